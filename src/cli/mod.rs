@@ -1,0 +1,194 @@
+//! The `paperscope` command line: one function per subcommand, each parsing nothing (that
+//! is [`args`]) and deciding nothing about search (that is [`crate::search`]); they load,
+//! call the library once and print.
+
+pub mod args;
+mod output;
+
+use crate::corpus::{self, ReadOptions};
+use crate::embed::{default_model_dir, Embedder};
+use crate::eval;
+use crate::index::{self, BuildOptions, HnswParams, Index};
+use crate::paper::PaperId;
+use crate::search::{Engine, SearchParams};
+use anyhow::{Context, Result};
+use args::{Cli, Command, EvalCommand, ModelArg};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// Whatever the command failed with, with context for the user.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Index(a) => index(a),
+        Command::Search(a) => search(a),
+        Command::Similar(a) => similar(a),
+        Command::Embed(a) => embed(a),
+        Command::Eval(EvalCommand::Recall(a)) => recall(a),
+    }
+}
+
+fn model_dir(arg: &ModelArg) -> PathBuf {
+    arg.model.clone().unwrap_or_else(default_model_dir)
+}
+
+fn index(a: args::IndexArgs) -> Result<()> {
+    let start = Instant::now();
+    let embedder = Embedder::load(&model_dir(&a.model))?;
+    let opts = ReadOptions {
+        strict: a.strict,
+        limit: a.limit,
+    };
+    let corpus = corpus::read_files(&a.files, &opts)?;
+    let report = &corpus.report;
+    for p in &report.problems {
+        eprintln!("warning: {p}");
+    }
+    for (path, format) in &report.formats {
+        eprintln!("{}: {format} format", path.display());
+    }
+    let bar = ProgressBar::new(corpus.papers.len() as u64).with_style(
+        ProgressStyle::with_template(
+            "{spinner} embedding [{bar:30}] {pos}/{len} papers  {per_sec}  ETA {eta}  {msg}",
+        )
+        .expect("static template. This is a bug.")
+        .progress_chars("=> "),
+    );
+    let opts = BuildOptions {
+        hnsw: HnswParams {
+            m: a.m as usize,
+            ef_construction: a.ef_construction,
+            ef_search: a.ef_search,
+        },
+        sources: a.files.iter().map(|p| p.display().to_string()).collect(),
+    };
+    let read = corpus.papers.len();
+    let manifest = index::build(&a.out, corpus.papers, &embedder, &opts, |p| match p {
+        index::Progress::Embedding { done, tokens, .. } => {
+            bar.set_position(done as u64);
+            bar.set_message(format!("{tokens} tokens"));
+        }
+        index::Progress::Graph => bar.set_message("building HNSW graph"),
+        index::Progress::Writing => bar.set_message("writing"),
+    })
+    .with_context(|| format!("building index {}", a.out.display()))?;
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "indexed {read} papers ({} skipped, {} duplicate ids) into {}: {} tokens, {secs:.1} s, {:.1} papers/s, {:.0} tokens/s",
+        report.skipped,
+        report.duplicates,
+        a.out.display(),
+        manifest.tokens,
+        read as f64 / secs,
+        manifest.tokens as f64 / secs,
+    );
+    Ok(())
+}
+
+fn open_engine(index: &std::path::Path, model: &ModelArg) -> Result<Engine> {
+    Engine::open(index, &model_dir(model)).with_context(|| format!("opening index {}", index.display()))
+}
+
+fn search(a: args::SearchArgs) -> Result<()> {
+    let engine = open_engine(&a.index, &a.model)?;
+    let params = SearchParams {
+        k: a.k as usize,
+        ef: a.ef,
+    };
+    let hits = engine.search(&a.query.join(" "), &params)?;
+    print_hits(&hits, a.json)
+}
+
+fn similar(a: args::SimilarArgs) -> Result<()> {
+    let engine = open_engine(&a.index, &ModelArg { model: None })?;
+    let params = SearchParams {
+        k: a.k as usize,
+        ef: a.ef,
+    };
+    let hits = engine.similar(&PaperId(a.paper_id), &params)?;
+    print_hits(&hits, a.json)
+}
+
+fn print_hits(hits: &[crate::search::Hit<'_>], json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        output::hits_json(&mut out, hits)?;
+    } else {
+        output::hits_text(&mut out, hits)?;
+    }
+    Ok(())
+}
+
+/// Lines per embedding call: large enough to batch well, small enough to stream.
+const EMBED_CHUNK: usize = 256;
+
+fn embed(a: args::EmbedArgs) -> Result<()> {
+    let embedder = Embedder::load(&model_dir(&a.model))?;
+    let stdin = std::io::stdin().lock();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut chunk: Vec<String> = Vec::with_capacity(EMBED_CHUNK);
+    let flush = |chunk: &mut Vec<String>, out: &mut BufWriter<_>| -> Result<()> {
+        let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        for v in embedder.embed(&texts)? {
+            serde_json::to_writer(&mut *out, &serde_json::json!({ "embedding": v }))?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        chunk.clear();
+        Ok(())
+    };
+    for (i, line) in stdin.lines().enumerate() {
+        let line = line.with_context(|| format!("reading stdin line {}", i + 1))?;
+        chunk.push(input_text(line));
+        if chunk.len() == EMBED_CHUNK {
+            flush(&mut chunk, &mut out)?;
+        }
+    }
+    flush(&mut chunk, &mut out)
+}
+
+/// A line that is a JSON object with a string `text` stands for that text (so texts may
+/// contain newlines); any other line is the text itself.
+fn input_text(line: String) -> String {
+    if line.trim_start().starts_with('{') {
+        if let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str(&line) {
+            if let Some(serde_json::Value::String(text)) = obj.remove("text") {
+                return text;
+            }
+        }
+    }
+    line
+}
+
+fn recall(a: args::RecallArgs) -> Result<()> {
+    let index = Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
+    let report = eval::recall_at_10(&index, a.queries, a.ef, a.seed);
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("recall@10: {:.3}", report.recall_at_10);
+        println!(
+            "({} queries over {} papers, ef_search {}, worst query {:.1}, HNSW {:.3} ms/query, exact {:.3} ms/query)",
+            report.queries, report.papers, report.ef_search, report.min_recall, report.ann_ms, report.exact_ms
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::input_text;
+
+    #[test]
+    fn json_lines_with_text_stand_for_their_text() {
+        assert_eq!(input_text(r#"{"text":"a\nb"}"#.into()), "a\nb");
+        assert_eq!(input_text(r#"{"other":1}"#.into()), r#"{"other":1}"#);
+        assert_eq!(input_text("{not json".into()), "{not json");
+        assert_eq!(input_text("plain".into()), "plain");
+    }
+}

@@ -1,0 +1,415 @@
+//! Reading paper collections from JSON Lines files, plain or gzipped.
+//!
+//! Three input formats are recognised, per file, from the first parsable record
+//! (see [`Format::detect`]):
+//!
+//! * **paperscope JSONL** — `id`, `title`, `abstract`, optional `authors` (list),
+//!   `published` or `listing_date`, `categories` (list), `url`; other fields are kept in
+//!   [`Paper::extra`].
+//! * **arXiv metadata snapshot** (the Kaggle dump) — `authors` is one string,
+//!   `categories` a space-separated string, dates in `versions` / `update_date`.
+//! * **BEIR `corpus.jsonl`** — `_id`, `title`, `text`.
+//!
+//! Bad input never aborts a build unless asked to ([`ReadOptions::strict`]): a malformed
+//! line is reported as `file:line: reason`, skipped and counted. The rules:
+//! a record with neither title nor abstract is skipped; a record without an abstract is
+//! kept and embedded by its title alone; for duplicate ids the **first** record wins and
+//! later ones are skipped and counted; an unparsable date is dropped with a warning (the
+//! paper is kept). All text fields have their whitespace collapsed.
+
+mod arxiv;
+mod beir;
+mod native;
+
+use crate::paper::{normalize_whitespace, Paper};
+use flate2::read::MultiGzDecoder;
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Errors that stop reading. Per-line problems are [`Problem`]s instead, unless strict.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: read error at line {line}: {source}")]
+    Read {
+        path: PathBuf,
+        line: usize,
+        source: std::io::Error,
+    },
+    /// A per-line problem that [`ReadOptions::strict`] turned into a failure.
+    #[error("{0} (strict mode: aborting)")]
+    Strict(Problem),
+}
+
+/// One input format. Detected per file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Paperscope,
+    ArxivSnapshot,
+    Beir,
+}
+
+impl Format {
+    /// Decides the format of a file from one of its records: `_id` marks BEIR; a string
+    /// `authors`, a `versions` list or an `update_date` marks the arXiv snapshot; anything
+    /// else is read as paperscope JSONL.
+    pub fn detect(obj: &Map<String, Value>) -> Format {
+        if obj.contains_key("_id") {
+            Format::Beir
+        } else if obj.get("authors").is_some_and(Value::is_string)
+            || obj.contains_key("versions")
+            || obj.contains_key("update_date")
+        {
+            Format::ArxivSnapshot
+        } else {
+            Format::Paperscope
+        }
+    }
+
+    fn parse(self, obj: Map<String, Value>) -> Result<Record, String> {
+        match self {
+            Format::Paperscope => native::parse(obj),
+            Format::ArxivSnapshot => arxiv::parse(obj),
+            Format::Beir => beir::parse(obj),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Paperscope => "paperscope",
+            Format::ArxivSnapshot => "arxiv-snapshot",
+            Format::Beir => "beir",
+        })
+    }
+}
+
+/// What a format parser extracted from one line, before the shared normalisation.
+struct Record {
+    paper: Paper,
+    /// A field problem that did not cost the record (e.g. a bad date), as a message.
+    warning: Option<String>,
+}
+
+/// A problem with one input line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub line: usize,
+    pub reason: String,
+    /// Whether the record was dropped (`true`) or kept with the field fixed up.
+    pub skipped: bool,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.reason)
+    }
+}
+
+/// Options for [`read_files`].
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Treat any malformed or skipped line as fatal. Default: `false` (report and skip).
+    pub strict: bool,
+    /// Stop after this many accepted papers (all files together). Default: no limit.
+    pub limit: Option<usize>,
+}
+
+/// The result of reading one or more files.
+#[derive(Debug, Default)]
+pub struct Corpus {
+    pub papers: Vec<Paper>,
+    pub report: ReadReport,
+}
+
+/// Counts and problems of a read, for the user.
+#[derive(Debug, Default)]
+pub struct ReadReport {
+    /// Non-blank lines looked at.
+    pub lines: usize,
+    /// Lines skipped for any reason (malformed, empty record, duplicate id).
+    pub skipped: usize,
+    /// Of `skipped`, those whose id had been seen before (first record wins).
+    pub duplicates: usize,
+    /// Every problem, in input order.
+    pub problems: Vec<Problem>,
+    /// The format detected for each file.
+    pub formats: Vec<(PathBuf, Format)>,
+}
+
+/// Reads paper records from `paths` in order (each plain or `.gz` JSON Lines).
+///
+/// # Errors
+/// An unreadable file, or with `strict`, the first problem line.
+pub fn read_files<P: AsRef<Path>>(paths: &[P], opts: &ReadOptions) -> Result<Corpus, Error> {
+    let mut corpus = Corpus::default();
+    let mut seen: HashSet<String> = HashSet::new();
+    for path in paths {
+        if opts.limit.is_some_and(|l| corpus.papers.len() >= l) {
+            break;
+        }
+        read_one(path.as_ref(), opts, &mut seen, &mut corpus)?;
+    }
+    Ok(corpus)
+}
+
+fn open(path: &Path) -> Result<Box<dyn BufRead>, Error> {
+    let file = File::open(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    Ok(Box::new(BufReader::with_capacity(1 << 16, reader)))
+}
+
+fn read_one(
+    path: &Path,
+    opts: &ReadOptions,
+    seen: &mut HashSet<String>,
+    corpus: &mut Corpus,
+) -> Result<(), Error> {
+    let mut reader = open(path)?;
+    let mut format: Option<Format> = None;
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    let report = &mut corpus.report;
+    loop {
+        if opts.limit.is_some_and(|l| corpus.papers.len() >= l) {
+            break;
+        }
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| Error::Read {
+                path: path.to_path_buf(),
+                line: line_no + 1,
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = String::from_utf8_lossy(&buf);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        report.lines += 1;
+        let mut problem = |reason: String, skipped: bool| -> Result<(), Error> {
+            let p = Problem {
+                path: path.to_path_buf(),
+                line: line_no,
+                reason,
+                skipped,
+            };
+            if opts.strict {
+                return Err(Error::Strict(p));
+            }
+            if skipped {
+                report.skipped += 1;
+            }
+            report.problems.push(p);
+            Ok(())
+        };
+        let obj = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(obj)) => obj,
+            Ok(other) => {
+                problem(format!("expected a JSON object, got {}", kind(&other)), true)?;
+                continue;
+            }
+            Err(e) => {
+                problem(format!("invalid JSON: {e}"), true)?;
+                continue;
+            }
+        };
+        let fmt = *format.get_or_insert_with(|| {
+            let f = Format::detect(&obj);
+            report.formats.push((path.to_path_buf(), f));
+            f
+        });
+        let Record { mut paper, warning } = match fmt.parse(obj) {
+            Ok(r) => r,
+            Err(reason) => {
+                problem(reason, true)?;
+                continue;
+            }
+        };
+        normalize(&mut paper);
+        if paper.id.0.is_empty() {
+            problem("empty id".into(), true)?;
+            continue;
+        }
+        if paper.title.is_empty() && paper.abstract_.is_empty() {
+            problem(format!("paper {}: no title and no abstract", paper.id), true)?;
+            continue;
+        }
+        if !seen.insert(paper.id.0.clone()) {
+            problem(
+                format!("duplicate id {} (first record kept)", paper.id),
+                true,
+            )?;
+            report.duplicates += 1;
+            continue;
+        }
+        if let Some(w) = warning {
+            problem(w, false)?;
+        }
+        corpus.papers.push(paper);
+    }
+    Ok(())
+}
+
+fn normalize(p: &mut Paper) {
+    p.id.0 = p.id.0.trim().to_string();
+    p.title = normalize_whitespace(&p.title);
+    p.abstract_ = normalize_whitespace(&p.abstract_);
+    p.authors = p
+        .authors
+        .iter()
+        .map(|a| normalize_whitespace(a))
+        .filter(|a| !a.is_empty())
+        .collect();
+    p.categories = p
+        .categories
+        .iter()
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+// ---- helpers shared by the format parsers ----
+
+/// Takes a string field; numbers are accepted as ids (BEIR and some dumps use them).
+fn take_string(obj: &mut Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) if key.ends_with("id") => Ok(Some(n.to_string())),
+        Some(other) => Err(format!("field '{key}' must be a string, got {}", kind(&other))),
+    }
+}
+
+fn take_string_list(obj: &mut Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(format!(
+                    "field '{key}' must be a list of strings, found {}",
+                    kind(&other)
+                )),
+            })
+            .collect(),
+        Some(other) => Err(format!(
+            "field '{key}' must be a list of strings, got {}",
+            kind(&other)
+        )),
+    }
+}
+
+/// Accepts `YYYY-MM-DD`, optionally followed by a time (`2025-03-18T...`), and returns the
+/// date part if it is a real calendar date.
+fn parse_date(s: &str) -> Option<String> {
+    let d = s.trim().get(..10)?;
+    let b = d.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)) {
+        return None;
+    }
+    let rest = &s.trim()[10..];
+    if !(rest.is_empty() || rest.starts_with(['T', ' '])) {
+        return None;
+    }
+    let year: u32 = d[0..4].parse().ok()?;
+    let month: u32 = d[5..7].parse().ok()?;
+    let day: u32 = d[8..10].parse().ok()?;
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (1..=days).contains(&day).then(|| d.to_string())
+}
+
+/// Takes a date field: `Ok(None)` when absent, `Err(message)` when present but invalid
+/// (the caller keeps the paper and reports the message as a warning).
+fn take_date(obj: &mut Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => parse_date(&s)
+            .map(Some)
+            .ok_or_else(|| format!("invalid date '{s}' in '{key}' (date dropped, paper kept)")),
+        Some(other) => Err(format!(
+            "field '{key}' must be a YYYY-MM-DD string, got {} (date dropped, paper kept)",
+            kind(&other)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_validated() {
+        assert_eq!(parse_date("2025-03-18"), Some("2025-03-18".into()));
+        assert_eq!(
+            parse_date("2024-02-29T10:00:00Z"),
+            Some("2024-02-29".into())
+        );
+        assert_eq!(parse_date("2025-02-29"), None);
+        assert_eq!(parse_date("2025-13-01"), None);
+        assert_eq!(parse_date("18/03/2025"), None);
+        assert_eq!(parse_date("2025-03-1"), None);
+        assert_eq!(parse_date("2025-03-18x"), None);
+        assert_eq!(parse_date("é"), None);
+    }
+
+    #[test]
+    fn detects_formats() {
+        let obj = |s: &str| serde_json::from_str::<Map<String, Value>>(s).unwrap();
+        assert_eq!(
+            Format::detect(&obj(r#"{"_id":"1","text":"x"}"#)),
+            Format::Beir
+        );
+        assert_eq!(
+            Format::detect(&obj(r#"{"id":"1","authors":"A and B"}"#)),
+            Format::ArxivSnapshot
+        );
+        assert_eq!(
+            Format::detect(&obj(r#"{"id":"1","authors":["A"]}"#)),
+            Format::Paperscope
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! Measurements of quality, shared by the `paperscope eval` commands and the tests.
+
+use crate::index::Index;
+use crate::paper::DocId;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// Recall of the HNSW layer against exact search.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecallReport {
+    #[serde(rename = "recall@10")]
+    pub recall_at_10: f64,
+    /// Worst single query's recall@10.
+    pub min_recall: f64,
+    pub queries: usize,
+    pub papers: usize,
+    pub ef_search: usize,
+    /// Mean HNSW search time per query, milliseconds.
+    pub ann_ms: f64,
+    /// Mean exact-scan time per query, milliseconds.
+    pub exact_ms: f64,
+}
+
+/// Recall@10 of approximate search against exact (brute-force) search.
+///
+/// Queries are the stored vectors of `queries` papers drawn at random (seeded) from the
+/// index; each query's own paper is excluded from both result lists, exactly as
+/// `similar` does, so the figure is the recall a "papers like this" user gets.
+pub fn recall_at_10(index: &Index, queries: usize, ef: Option<usize>, seed: u64) -> RecallReport {
+    const K: usize = 10;
+    let mut docs: Vec<DocId> = (0..index.len() as DocId).collect();
+    docs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    docs.truncate(queries);
+    let (mut ann_t, mut exact_t) = (0.0, 0.0);
+    let mut recalls = Vec::with_capacity(docs.len());
+    for &q in &docs {
+        let v = index.vector(q);
+        let not_self = move |d: DocId| d != q;
+        let t = Instant::now();
+        let approx = index.search_ann(v, K, ef, Some(&not_self));
+        ann_t += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let exact = index.search_exact(v, K, Some(&not_self));
+        exact_t += t.elapsed().as_secs_f64();
+        let truth: HashSet<DocId> = exact.iter().map(|h| h.0).collect();
+        let found = approx.iter().filter(|h| truth.contains(&h.0)).count();
+        recalls.push(found as f64 / truth.len().max(1) as f64);
+    }
+    let n = recalls.len().max(1) as f64;
+    RecallReport {
+        recall_at_10: recalls.iter().sum::<f64>() / n,
+        min_recall: recalls.iter().copied().fold(1.0, f64::min),
+        queries: recalls.len(),
+        papers: index.len(),
+        ef_search: ef.unwrap_or(index.manifest().hnsw.ef_search),
+        ann_ms: ann_t * 1000.0 / n,
+        exact_ms: exact_t * 1000.0 / n,
+    }
+}

@@ -1,0 +1,30 @@
+//! paperscope: semantic search over a private collection of research papers, offline.
+//!
+//! # Layout
+//! Data flows one way, left to right:
+//!
+//! ```text
+//! corpus ──► embed ──► index ──► search / eval ──► cli (and the HTTP server)
+//! ```
+//!
+//! - [`paper`]: the shared vocabulary (`Paper`, `PaperId`, `DocId`, `Score`), no I/O.
+//! - [`corpus`]: reading JSON Lines collections (paperscope, arXiv snapshot, BEIR), with
+//!   per-line error reports.
+//! - [`embed`]: sentence embeddings with a BERT-family model run by Candle, matching
+//!   sentence-transformers.
+//! - [`index`]: the on-disk index directory (manifest, records, vectors, HNSW graph),
+//!   built atomically.
+//! - [`search`]: the query front door, [`search::Engine`].
+//! - [`eval`]: quality measurements (HNSW recall).
+//! - [`cli`]: the `paperscope` command line; thin.
+//!
+//! Errors: each module owns a `thiserror` enum naming causes with their context; the CLI
+//! adds the last hop with `anyhow`.
+
+pub mod cli;
+pub mod corpus;
+pub mod embed;
+pub mod eval;
+pub mod index;
+pub mod paper;
+pub mod search;

@@ -1,0 +1,174 @@
+//! Each input format, plain and gzipped, with the bad-input rules of `corpus`.
+
+mod common;
+
+use paperscope::corpus::{read_files, Format, ReadOptions};
+use std::io::Write;
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn reads_the_bundled_seed_papers() {
+    let corpus = read_files(&[common::seed_file()], &ReadOptions::default()).unwrap();
+    assert_eq!(corpus.papers.len(), 25);
+    assert!(corpus.report.problems.is_empty(), "{:?}", corpus.report.problems);
+    let p = &corpus.papers[6];
+    assert_eq!(p.id.0, "seed-007");
+    assert!(p.title.starts_with("Emergent Misalignment"));
+    assert!(p.date.as_deref().is_some_and(|d| d.len() == 10));
+    // Unknown fields are kept.
+    assert!(p.extra.contains_key("upvotes"));
+}
+
+#[test]
+fn reads_real_arxiv_records_gzipped() {
+    let corpus = read_files(
+        &[common::arxiv_file()],
+        &ReadOptions {
+            limit: Some(500),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(corpus.papers.len(), 500);
+    assert_eq!(corpus.report.formats[0].1, Format::Paperscope);
+    let p = &corpus.papers[0];
+    assert_eq!(p.date.as_deref(), Some("2025-03-18")); // listing_date
+    assert!(!p.authors.is_empty() && !p.categories.is_empty());
+    assert!(p.extra.contains_key("primary_category"));
+}
+
+#[test]
+fn paperscope_format_bad_lines_are_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "mixed.jsonl",
+        concat!(
+            r#"{"id": "a", "title": "  Graph   neural\nnetworks ", "abstract": "On molecules.", "authors": ["X  Y"], "published": "2025-01-02", "categories": ["cs.LG"], "venue": "NeurIPS"}"#, "\n",
+            "\n",
+            "{not json\n",
+            r#"["an", "array"]"#, "\n",
+            r#"{"id": "b", "title": "", "abstract": ""}"#, "\n",
+            r#"{"id": "c", "title": "Title only"}"#, "\n",
+            r#"{"id": "a", "title": "Duplicate", "abstract": "x"}"#, "\n",
+            r#"{"id": "d", "title": "Bad date", "abstract": "y", "published": "2025-02-30"}"#, "\n",
+            r#"{"title": "No id", "abstract": "z"}"#, "\n",
+            r#"{"id": "e", "title": 5, "abstract": "z"}"#, "\n",
+        ),
+    );
+    let corpus = read_files(&[&path], &ReadOptions::default()).unwrap();
+    let ids: Vec<&str> = corpus.papers.iter().map(|p| p.id.0.as_str()).collect();
+    assert_eq!(ids, ["a", "c", "d"]);
+    let a = &corpus.papers[0];
+    assert_eq!(a.title, "Graph neural networks");
+    assert_eq!(a.authors, ["X Y"]);
+    assert_eq!(a.extra["venue"], "NeurIPS");
+    assert_eq!(corpus.papers[1].text(), "Title only");
+    assert_eq!(corpus.papers[2].date, None);
+
+    let r = &corpus.report;
+    assert_eq!(r.lines, 9);
+    assert_eq!(r.skipped, 6);
+    assert_eq!(r.duplicates, 1);
+    let msgs: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+    let at = |line: usize| {
+        let prefix = format!("{}:{line}: ", path.display());
+        msgs.iter()
+            .find(|m| m.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no problem reported for line {line}: {msgs:?}"))
+            .clone()
+    };
+    assert!(at(3).contains("invalid JSON"));
+    assert!(at(4).contains("expected a JSON object"));
+    assert!(at(5).contains("no title and no abstract"));
+    assert!(at(7).contains("duplicate id a"));
+    assert!(at(8).contains("invalid date"));
+    assert!(at(9).contains("missing field 'id'"));
+    assert!(at(10).contains("'title' must be a string"));
+}
+
+#[test]
+fn strict_mode_rejects_the_first_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "bad.jsonl",
+        "{\"id\":\"a\",\"title\":\"T\",\"abstract\":\"A\"}\n{oops\n",
+    );
+    let err = read_files(
+        &[&path],
+        &ReadOptions {
+            strict: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("{}:2: invalid JSON", path.display())), "{msg}");
+}
+
+#[test]
+fn reads_arxiv_snapshot_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "snapshot.json",
+        concat!(
+            r#"{"id": "0704.0001", "submitter": "Pavel Nadolsky", "authors": "C. Bal\\'azs, E. L. Berger, P. M. Nadolsky and C.-P. Yuan", "title": "Calculation of prompt diphoton production cross sections at Tevatron and\n  LHC energies", "comments": "37 pages", "categories": "hep-ph hep-ex", "abstract": "  A fully differential calculation in perturbative quantum chromodynamics is\npresented.\n", "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"}], "update_date": "2008-11-13"}"#, "\n",
+            r#"{"id": "0704.0002", "authors": "A. Author", "title": "Second", "abstract": "Body", "categories": "math.CO", "versions": [], "update_date": "2008-12-13"}"#, "\n",
+        ),
+    );
+    let corpus = read_files(&[&path], &ReadOptions::default()).unwrap();
+    assert_eq!(corpus.report.formats[0].1, Format::ArxivSnapshot);
+    let p = &corpus.papers[0];
+    assert_eq!(p.authors.len(), 4);
+    assert_eq!(p.authors[3], "C.-P. Yuan");
+    assert_eq!(p.categories, ["hep-ph", "hep-ex"]);
+    assert_eq!(p.date.as_deref(), Some("2007-04-02"));
+    assert_eq!(
+        p.title,
+        "Calculation of prompt diphoton production cross sections at Tevatron and LHC energies"
+    );
+    assert_eq!(p.abstract_, "A fully differential calculation in perturbative quantum chromodynamics is presented.");
+    assert_eq!(corpus.papers[1].date.as_deref(), Some("2008-12-13"));
+}
+
+#[test]
+fn reads_beir_corpus_gzipped_and_plain() {
+    let corpus = read_files(
+        &[common::shared().join("data/scifact_beir/corpus.jsonl")],
+        &ReadOptions {
+            limit: Some(100),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(corpus.report.formats[0].1, Format::Beir);
+    assert_eq!(corpus.papers.len(), 100);
+    assert_eq!(corpus.papers[0].id.0, "4983");
+    assert!(corpus.papers[0].abstract_.starts_with("Alterations of the architecture"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("corpus.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(b"{\"_id\": 17, \"title\": \"T\", \"text\": \"Body text.\", \"metadata\": {}}\n")
+        .unwrap();
+    enc.finish().unwrap();
+    let corpus = read_files(&[&gz], &ReadOptions::default()).unwrap();
+    assert_eq!(corpus.papers[0].id.0, "17");
+    assert_eq!(corpus.papers[0].text(), "T. Body text.");
+}
+
+#[test]
+fn a_missing_file_is_an_error_naming_it() {
+    let err = read_files(&["/nonexistent/papers.jsonl"], &ReadOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/papers.jsonl"));
+}
