@@ -1,4 +1,4 @@
-//! Measurements of quality, shared by the `paperscope eval` commands and the tests.
+//! Recall of the approximate (HNSW) layer against exact search.
 
 use crate::index::Index;
 use crate::paper::DocId;

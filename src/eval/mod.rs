@@ -1,0 +1,7 @@
+//! Measurements of quality, shared by the `paperscope eval` commands and the tests.
+//!
+//! - [`recall`]: recall@10 of the HNSW layer against exact search.
+
+pub mod recall;
+
+pub use recall::{recall_at_10, RecallReport};
