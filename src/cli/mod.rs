@@ -91,7 +91,8 @@ fn index(a: args::IndexArgs) -> Result<()> {
 }
 
 fn open_engine(index: &std::path::Path, model: &ModelArg) -> Result<Engine> {
-    Engine::open(index, &model_dir(model)).with_context(|| format!("opening index {}", index.display()))
+    Engine::open(index, &model_dir(model))
+        .with_context(|| format!("opening index {}", index.display()))
 }
 
 fn search(a: args::SearchArgs) -> Result<()> {
@@ -166,7 +167,8 @@ fn input_text(line: String) -> String {
 }
 
 fn recall(a: args::RecallArgs) -> Result<()> {
-    let index = Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
+    let index =
+        Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
     let report = eval::recall_at_10(&index, a.queries, a.ef, a.seed);
     if a.json {
         println!("{}", serde_json::to_string(&report)?);

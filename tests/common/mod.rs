@@ -88,11 +88,16 @@ pub const SLICE: usize = 400;
 /// An index over the 25 seed papers plus the first [`SLICE`] arXiv records, built once per
 /// test binary with the real CLI.
 pub fn shared_index() -> &'static Path {
-    static INDEX: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = INDEX.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let slice = arxiv_slice(tmp.path(), SLICE);
-        let idx = tmp.path().join("idx");
+    static INDEX: OnceLock<PathBuf> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        // Under cargo's per-target scratch dir, one per test binary, rebuilt every run.
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_stem().unwrap().to_string_lossy().into_owned();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("shared-index-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let slice = arxiv_slice(&dir, SLICE);
+        let idx = dir.join("idx");
         ok(&[
             "index",
             "--out",
@@ -100,9 +105,8 @@ pub fn shared_index() -> &'static Path {
             seed_file().to_str().unwrap(),
             slice.to_str().unwrap(),
         ]);
-        (tmp, idx)
-    });
-    path
+        idx
+    })
 }
 
 pub fn json(s: &str) -> serde_json::Value {
