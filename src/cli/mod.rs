@@ -100,9 +100,10 @@ fn search(a: args::SearchArgs) -> Result<()> {
     let params = SearchParams {
         k: a.k as usize,
         ef: a.ef,
+        ..Default::default()
     };
-    let hits = engine.search(&a.query.join(" "), &params)?;
-    print_hits(&hits, a.json)
+    let results = engine.search(&a.query.join(" "), &params)?;
+    print_hits(&results.hits, a.json)
 }
 
 fn similar(a: args::SimilarArgs) -> Result<()> {
@@ -110,9 +111,10 @@ fn similar(a: args::SimilarArgs) -> Result<()> {
     let params = SearchParams {
         k: a.k as usize,
         ef: a.ef,
+        ..Default::default()
     };
-    let hits = engine.similar(&PaperId(a.paper_id), &params)?;
-    print_hits(&hits, a.json)
+    let results = engine.similar(&PaperId(a.paper_id), &params)?;
+    print_hits(&results.hits, a.json)
 }
 
 fn print_hits(hits: &[crate::search::Hit<'_>], json: bool) -> Result<()> {
