@@ -28,3 +28,4 @@ pub mod eval;
 pub mod index;
 pub mod paper;
 pub mod search;
+pub mod server;

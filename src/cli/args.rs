@@ -21,6 +21,8 @@ pub enum Command {
     Similar(SimilarArgs),
     /// Embed lines of stdin; one JSON line {"embedding":[...]} per input line.
     Embed(EmbedArgs),
+    /// Serve an index over HTTP (JSON API; see README).
+    Serve(ServeArgs),
     /// Measure quality.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -99,6 +101,27 @@ pub struct SimilarArgs {
     pub json: bool,
     /// The paper's id, as in the index (e.g. 2503.13531 or seed-007).
     pub paper_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Index directory.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Address to listen on (loopback by default; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Allow cross-origin requests from this one origin (CORS is off by default).
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors_origin: Option<String>,
+    /// Embedding jobs allowed to wait before requests get 503 + Retry-After.
+    #[arg(long, default_value_t = 64)]
+    pub queue: usize,
+    /// Per-request time limit, milliseconds (503 beyond).
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ use crate::eval;
 use crate::index::{self, BuildOptions, HnswParams, Index};
 use crate::paper::PaperId;
 use crate::search::{Engine, SearchParams};
+use crate::server;
 use anyhow::{Context, Result};
 use args::{Cli, Command, EvalCommand, ModelArg};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search(a) => search(a),
         Command::Similar(a) => similar(a),
         Command::Embed(a) => embed(a),
+        Command::Serve(a) => serve(a),
         Command::Eval(EvalCommand::Recall(a)) => recall(a),
     }
 }
@@ -166,6 +168,36 @@ fn input_text(line: String) -> String {
         }
     }
     line
+}
+
+fn serve(a: args::ServeArgs) -> Result<()> {
+    let engine = std::sync::Arc::new(open_engine(&a.index, &a.model)?);
+    let config = server::ServerConfig {
+        queue_capacity: a.queue,
+        request_timeout: std::time::Duration::from_millis(a.timeout_ms),
+        cors_origin: a
+            .cors_origin
+            .map(|o| o.parse())
+            .transpose()
+            .context("--cors-origin is not a valid header value")?,
+        ..Default::default()
+    };
+    let app = server::router(engine.clone(), &config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(a.addr)
+            .await
+            .with_context(|| format!("binding {}", a.addr))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "paperscope: serving {} papers from {} on http://{addr}",
+            engine.index().len(),
+            a.index.display()
+        );
+        server::run(listener, app, server::shutdown_signal()).await?;
+        eprintln!("paperscope: stopped");
+        Ok(())
+    })
 }
 
 fn recall(a: args::RecallArgs) -> Result<()> {

@@ -1,0 +1,223 @@
+//! Handlers: extract, validate limits, turn the request into `SearchParams`, call the
+//! engine, map back. No search logic lives here.
+
+use super::error::{ApiError, ErrorBody};
+use super::types::*;
+use super::{AppState, Limits};
+use crate::paper::PaperId;
+use crate::search::{Filter, Recommend, Results, SearchParams};
+use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::time::Instant;
+
+/// `Query` whose rejections are JSON [`ApiError`]s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// `Path` whose rejections are JSON [`ApiError`]s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// `Json` whose rejections (syntax, types, size) are JSON [`ApiError`]s.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl Limits {
+    fn params(&self, k: Option<usize>, offset: Option<usize>, filter: FilterQuery) -> Result<SearchParams, ApiError> {
+        let k = k.unwrap_or(10);
+        if !(1..=self.max_k).contains(&k) {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("k must be in 1..={}, got {k}", self.max_k),
+            ));
+        }
+        let offset = offset.unwrap_or(0);
+        if offset > self.max_offset {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("offset must be at most {}, got {offset}", self.max_offset),
+            ));
+        }
+        let filter = Filter {
+            category: filter.category.filter(|c| !c.is_empty()),
+            from: filter.from.filter(|c| !c.is_empty()),
+            to: filter.to.filter(|c| !c.is_empty()),
+        };
+        filter.validate()?;
+        Ok(SearchParams {
+            k,
+            offset,
+            filter,
+            ef: None,
+        })
+    }
+
+    fn text(&self, name: &str, text: &str) -> Result<(), ApiError> {
+        let n = text.chars().count();
+        if n > self.max_query_chars {
+            return Err(ApiError::bad_request(
+                "query_too_long",
+                format!("{name} has {n} characters; the limit is {}", self.max_query_chars),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn page(results: Results<'_>, params: &SearchParams, start: Instant) -> SearchResponse {
+    SearchResponse {
+        results: results.hits.iter().map(ResultItem::from).collect(),
+        total: results.total,
+        offset: params.offset,
+        k: params.k,
+        took_ms: start.elapsed().as_secs_f64() * 1000.0,
+    }
+}
+
+/// Semantic search.
+#[utoipa::path(get, path = "/v1/search", params(SearchQuery),
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn search(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<axum::Json<SearchResponse>, ApiError> {
+    let start = Instant::now();
+    let text = q.q.unwrap_or_default();
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request("invalid_parameter", "q is required and must not be blank"));
+    }
+    s.limits.text("q", &text)?;
+    let params = s.limits.params(q.k, q.offset, q.filter)?;
+    let v = s.queue.embed(vec![text]).await?.pop().unwrap_or_default();
+    let results = s.engine.search_vector(&v, &params)?;
+    Ok(axum::Json(page(results, &params, start)))
+}
+
+/// A paper's record.
+#[utoipa::path(get, path = "/v1/papers/{id}", params(("id" = String, Path, description = "paper id")),
+    responses((status = 200, body = PaperRecord), (status = 404, body = ErrorBody)))]
+pub async fn paper(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<PaperRecord>, ApiError> {
+    Ok(axum::Json(PaperRecord::from(s.engine.paper(&PaperId(id))?)))
+}
+
+/// Papers like this one (the paper itself excluded).
+#[utoipa::path(get, path = "/v1/papers/{id}/similar", params(("id" = String, Path, description = "paper id"), PageQuery),
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn similar(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<axum::Json<SearchResponse>, ApiError> {
+    let start = Instant::now();
+    let params = s.limits.params(q.k, q.offset, q.filter)?;
+    let results = s.engine.similar(&PaperId(id), &params)?;
+    Ok(axum::Json(page(results, &params, start)))
+}
+
+/// Papers like the positives and unlike the negatives (Rocchio: mean of positives minus
+/// half the mean of negatives, plus the text's embedding if given); examples are never
+/// returned.
+#[utoipa::path(post, path = "/v1/recommend", request_body = RecommendRequest,
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn recommend(
+    State(s): State<AppState>,
+    ApiJson(r): ApiJson<RecommendRequest>,
+) -> Result<axum::Json<SearchResponse>, ApiError> {
+    let start = Instant::now();
+    let ids = r.positive.len() + r.negative.len();
+    if ids > s.limits.max_recommend_ids {
+        return Err(ApiError::bad_request(
+            "too_many_ids",
+            format!("{ids} example ids; the limit is {}", s.limits.max_recommend_ids),
+        ));
+    }
+    let filter = FilterQuery {
+        category: r.category,
+        from: r.from,
+        to: r.to,
+    };
+    let params = s.limits.params(r.k, r.offset, filter)?;
+    let text = match r.text.filter(|t| !t.trim().is_empty()) {
+        Some(t) => {
+            s.limits.text("text", &t)?;
+            s.queue.embed(vec![t]).await?.pop()
+        }
+        None => None,
+    };
+    let rec = Recommend {
+        positive: r.positive.into_iter().map(PaperId).collect(),
+        negative: r.negative.into_iter().map(PaperId).collect(),
+        text,
+    };
+    let results = s.engine.recommend(&rec, &params)?;
+    Ok(axum::Json(page(results, &params, start)))
+}
+
+/// Embeddings of one or more texts, as text-embeddings-inference returns them.
+#[utoipa::path(post, path = "/v1/embed", request_body = EmbedRequest,
+    responses((status = 200, body = Vec<Vec<f32>>), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn embed(
+    State(s): State<AppState>,
+    ApiJson(r): ApiJson<EmbedRequest>,
+) -> Result<axum::Json<Vec<Vec<f32>>>, ApiError> {
+    let texts = match r.inputs {
+        Inputs::One(t) => vec![t],
+        Inputs::Many(ts) => ts,
+    };
+    if texts.is_empty() || texts.len() > s.limits.max_embed_inputs {
+        return Err(ApiError::bad_request(
+            "invalid_inputs",
+            format!("inputs must hold 1..={} texts, got {}", s.limits.max_embed_inputs, texts.len()),
+        ));
+    }
+    for t in &texts {
+        s.limits.text("an input", t)?;
+    }
+    Ok(axum::Json(s.queue.embed(texts).await?))
+}
+
+/// Liveness and a summary of the served index.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
+pub async fn health(State(s): State<AppState>) -> axum::Json<Health> {
+    let m = s.engine.index().manifest();
+    axum::Json(Health {
+        status: "ok",
+        papers: m.count,
+        model: m.model.name.clone(),
+        built_at: m.built_at.clone(),
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, body = String, content_type = "text/plain")))]
+pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        s.metrics.encode(),
+    )
+}
+
+/// This API's OpenAPI document.
+pub async fn openapi() -> impl IntoResponse {
+    use utoipa::OpenApi;
+    axum::Json(super::ApiDoc::openapi())
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound {
+        code: "not_found",
+        message: "no such route; see /openapi.json".into(),
+    }
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
