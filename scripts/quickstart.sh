@@ -3,8 +3,9 @@
 #   1. fetch the embedding model (scripts/fetch-model.sh, idempotent),
 #   2. build paperscope (release),
 #   3. index the bundled papers (data/emergent-papers.jsonl) into ./idx,
-#   4. show a search and a "papers like this".
-# Env: PAPERSCOPE_INDEX (default idx).
+#   4. show a search and a "papers like this",
+#   5. serve the index over HTTP until Ctrl-C.
+# Env: PAPERSCOPE_INDEX (default idx), PAPERSCOPE_ADDR (default 127.0.0.1:8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IDX="${PAPERSCOPE_INDEX:-idx}"
@@ -16,3 +17,7 @@ echo; echo "\$ paperscope search --index $IDX -k 5 \"emergent misalignment after
 "$BIN" search --index "$IDX" -k 5 "emergent misalignment after narrow finetuning"
 echo; echo "\$ paperscope similar --index $IDX -k 5 seed-007"
 "$BIN" similar --index "$IDX" -k 5 seed-007
+echo
+ADDR="${PAPERSCOPE_ADDR:-127.0.0.1:8080}"
+echo "try: curl 'http://$ADDR/v1/search?q=emergent+abilities+of+language+models&k=5'"
+exec "$BIN" serve --index "$IDX" --addr "$ADDR"

@@ -62,7 +62,9 @@ impl Filter {
         }
         if let (Some(f), Some(t)) = (&self.from, &self.to) {
             if f > t {
-                return Err(Error::InvalidQuery(format!("'from' ({f}) is after 'to' ({t})")));
+                return Err(Error::InvalidQuery(format!(
+                    "'from' ({f}) is after 'to' ({t})"
+                )));
             }
         }
         Ok(())
@@ -76,7 +78,9 @@ impl Filter {
         if let Some(c) = &self.category {
             let ok = match c.strip_suffix('*') {
                 Some(prefix) => p.categories.iter().any(|pc| pc.starts_with(prefix)),
-                None if c.ends_with('.') => p.categories.iter().any(|pc| pc.starts_with(c.as_str())),
+                None if c.ends_with('.') => {
+                    p.categories.iter().any(|pc| pc.starts_with(c.as_str()))
+                }
                 None => p.categories.iter().any(|pc| pc == c),
             };
             if !ok {
@@ -91,18 +95,32 @@ impl Filter {
         };
         // A bound of YYYY or YYYY-MM covers the whole year or month: compare prefixes.
         let from_ok = self.from.as_deref().is_none_or(|f| date >= f);
-        let to_ok = self.to.as_deref().is_none_or(|t| &date[..t.len().min(date.len())] <= t);
+        let to_ok = self
+            .to
+            .as_deref()
+            .is_none_or(|t| &date[..t.len().min(date.len())] <= t);
         from_ok && to_ok
     }
 }
 
 fn valid_date_prefix(d: &str) -> bool {
     let b = d.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r.clone()]
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| d[r].parse().ok())?
+    };
+    let month_ok = || b[4] == b'-' && num(5..7).is_some_and(|m| (1..=12).contains(&m));
     match b.len() {
-        4 => digits(0..4),
-        7 => digits(0..4) && b[4] == b'-' && digits(5..7),
-        10 => digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10),
+        4 => num(0..4).is_some(),
+        7 => num(0..4).is_some() && month_ok(),
+        10 => {
+            num(0..4).is_some()
+                && month_ok()
+                && b[7] == b'-'
+                && num(8..10).is_some_and(|day| (1..=31).contains(&day))
+        }
         _ => false,
     }
 }
@@ -276,7 +294,9 @@ impl Engine {
         for (set, weight) in [(&pos, POSITIVE_WEIGHT), (&neg, -NEGATIVE_WEIGHT)] {
             let w = weight / set.len().max(1) as f32;
             for &d in set {
-                q.iter_mut().zip(self.index.vector(d)).for_each(|(a, b)| *a += w * b);
+                q.iter_mut()
+                    .zip(self.index.vector(d))
+                    .for_each(|(a, b)| *a += w * b);
             }
         }
         let norm = embed::dot(&q, &q).sqrt();
@@ -323,7 +343,11 @@ impl Engine {
         let filter = &params.filter;
         let accept = |d: DocId| !exclude.contains(&d) && filter.matches(idx.paper(d));
         let (found, total) = if filter.is_empty() {
-            let total = idx.len() - exclude.iter().filter(|&&d| (d as usize) < idx.len()).count();
+            let total = idx.len()
+                - exclude
+                    .iter()
+                    .filter(|&&d| (d as usize) < idx.len())
+                    .count();
             let found = if exclude.is_empty() {
                 idx.search_ann(v, need, params.ef, None)
             } else {
@@ -405,6 +429,8 @@ mod tests {
         };
         assert!(bad("2025-3-1").validate().is_err());
         assert!(bad("yesterday").validate().is_err());
+        assert!(bad("2025-13").validate().is_err());
+        assert!(bad("2025-03-32").validate().is_err());
         assert!(bad("2025-03").validate().is_ok());
         let reversed = Filter {
             from: Some("2025".into()),

@@ -20,7 +20,9 @@ fn start(config: ServerConfig) -> String {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            server::run(listener, app, std::future::pending()).await.unwrap();
+            server::run(listener, app, std::future::pending())
+                .await
+                .unwrap();
         });
     });
     format!("http://{}", rx.recv().unwrap())
@@ -60,7 +62,12 @@ fn ids(v: &Value) -> Vec<String> {
 fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
     assert_eq!(status, want, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -72,10 +79,20 @@ async fn search_returns_ranked_results_with_metadata() {
     assert_eq!(v["total"], 25 + common::SLICE);
     assert!(v["took_ms"].as_f64().unwrap() > 0.0);
     let first = &v["results"][0];
-    assert!(first["title"].as_str().unwrap().starts_with("Emergent Misalignment"));
+    assert!(first["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("Emergent Misalignment"));
     assert!(first["snippet"].as_str().unwrap().len() <= 310);
-    assert!(first["date"].is_string() && first["authors"].is_array() && first["categories"].is_array());
-    let scores: Vec<f64> = v["results"].as_array().unwrap().iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(
+        first["date"].is_string() && first["authors"].is_array() && first["categories"].is_array()
+    );
+    let scores: Vec<f64> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]));
 }
 
@@ -104,7 +121,11 @@ async fn selective_filters_still_fill_the_page() {
     let (s, v) = get("/v1/search?q=language+models&k=100&from=2023&to=2023").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["total"], seed_2023);
-    assert_eq!(ids(&v).len(), seed_2023, "a full page of every matching paper");
+    assert_eq!(
+        ids(&v).len(),
+        seed_2023,
+        "a full page of every matching paper"
+    );
 
     let (_, v) = get("/v1/search?q=quantum+materials&k=10&category=cond-mat.").await;
     let results = v["results"].as_array().unwrap();
@@ -112,7 +133,12 @@ async fn selective_filters_still_fill_the_page() {
     assert!(total > 0);
     assert_eq!(results.len(), total.min(10));
     for r in results {
-        let cats: Vec<&str> = r["categories"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        let cats: Vec<&str> = r["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
         assert!(cats.iter().any(|c| c.starts_with("cond-mat.")), "{cats:?}");
     }
 }
@@ -134,7 +160,11 @@ async fn paper_record_and_similar() {
 
 #[tokio::test]
 async fn recommend_excludes_examples_and_honours_negatives() {
-    let (s, v) = post("/v1/recommend", json!({"positive": ["seed-007", "seed-009"], "k": 10})).await;
+    let (s, v) = post(
+        "/v1/recommend",
+        json!({"positive": ["seed-007", "seed-009"], "k": 10}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let plain = ids(&v);
     assert_eq!(plain.len(), 10);
@@ -142,29 +172,46 @@ async fn recommend_excludes_examples_and_honours_negatives() {
 
     // Pushing away from the first recommendation moves it down (or out).
     let first = plain[0].clone();
-    let (_, v) = post("/v1/recommend", json!({"positive": ["seed-007", "seed-009"], "negative": [first], "k": 10})).await;
+    let (_, v) = post(
+        "/v1/recommend",
+        json!({"positive": ["seed-007", "seed-009"], "negative": [first], "k": 10}),
+    )
+    .await;
     let steered = ids(&v);
     assert!(!steered.contains(&first), "{steered:?}");
 
-    let (s, v) = post("/v1/recommend", json!({"positive": ["seed-007", "nope-1"], "negative": ["nope-2"]})).await;
+    let (s, v) = post(
+        "/v1/recommend",
+        json!({"positive": ["seed-007", "nope-1"], "negative": ["nope-2"]}),
+    )
+    .await;
     assert_error(s, &v, StatusCode::NOT_FOUND, "paper_not_found");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("nope-1") && msg.contains("nope-2"), "{msg}");
 
-    let (s, v) = post("/v1/recommend", json!({"text": "kagome metals band structure", "k": 3})).await;
+    let (s, v) = post(
+        "/v1/recommend",
+        json!({"text": "kagome metals band structure", "k": 3}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(ids(&v)[0], "seed-018");
 }
 
 #[tokio::test]
 async fn embed_speaks_the_tei_shape() {
-    let (s, v) = post("/v1/embed", json!({"inputs": "graph neural networks for molecules"})).await;
+    let (s, v) = post(
+        "/v1/embed",
+        json!({"inputs": "graph neural networks for molecules"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     let rows = v.as_array().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].as_array().unwrap().len(), 384);
 
-    let golden = std::fs::read_to_string(common::shared().join("golden/minilm_golden.jsonl")).unwrap();
+    let golden =
+        std::fs::read_to_string(common::shared().join("golden/minilm_golden.jsonl")).unwrap();
     let rows: Vec<Value> = golden.lines().take(5).map(common::json).collect();
     let texts: Vec<&str> = rows.iter().map(|r| r["text"].as_str().unwrap()).collect();
     let (s, v) = post("/v1/embed", json!({ "inputs": texts })).await;
@@ -186,16 +233,37 @@ async fn health_metrics_and_openapi() {
 
     let _ = get("/v1/papers/seed-001/similar?k=2").await;
     let _ = get("/v1/papers/nope").await;
-    let text = reqwest::get(format!("{}/metrics", base())).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(format!("{}/metrics", base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("paperscope_http_requests_total{method=\"GET\",route=\"/v1/papers/{id}/similar\",status=\"200\"}"), "{text}");
-    assert!(text.contains("route=\"/v1/papers/{id}\",status=\"404\""), "{text}");
-    assert!(text.contains("paperscope_http_request_duration_seconds_bucket"), "{text}");
-    assert!(text.contains(&format!("paperscope_index_papers {}", 25 + common::SLICE)), "{text}");
+    assert!(
+        text.contains("route=\"/v1/papers/{id}\",status=\"404\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("paperscope_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("paperscope_index_papers {}", 25 + common::SLICE)),
+        "{text}"
+    );
     assert!(text.contains("paperscope_http_requests_in_flight"));
 
     let (s, v) = get("/openapi.json").await;
     assert_eq!(s, StatusCode::OK);
-    for path in ["/v1/search", "/v1/papers/{id}", "/v1/papers/{id}/similar", "/v1/recommend", "/v1/embed", "/health"] {
+    for path in [
+        "/v1/search",
+        "/v1/papers/{id}",
+        "/v1/papers/{id}/similar",
+        "/v1/recommend",
+        "/v1/embed",
+        "/health",
+    ] {
         assert!(v["paths"][path].is_object(), "{path} missing from OpenAPI");
     }
 }
@@ -204,20 +272,76 @@ async fn health_metrics_and_openapi() {
 async fn bad_input_gets_json_errors_with_fitting_statuses() {
     let long = "a".repeat(2001);
     let cases: Vec<(String, StatusCode, &str)> = vec![
-        ("/v1/search".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
-        ("/v1/search?q=%20%20".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
-        (format!("/v1/search?q={long}"), StatusCode::BAD_REQUEST, "query_too_long"),
-        ("/v1/search?q=x&k=0".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
-        ("/v1/search?q=x&k=101".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
-        ("/v1/search?q=x&k=ten".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
-        ("/v1/search?q=x&k=-1".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
-        ("/v1/search?q=x&offset=1001".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
-        ("/v1/search?q=x&from=2025-13".into(), StatusCode::BAD_REQUEST, "invalid_query"),
-        ("/v1/search?q=x&from=2025-02-30x".into(), StatusCode::BAD_REQUEST, "invalid_query"),
-        ("/v1/search?q=x&from=2025&to=2024".into(), StatusCode::BAD_REQUEST, "invalid_query"),
-        ("/v1/papers/nope".into(), StatusCode::NOT_FOUND, "paper_not_found"),
-        ("/v1/papers/nope/similar".into(), StatusCode::NOT_FOUND, "paper_not_found"),
-        ("/v1/papers/seed-001/similar?k=1000".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
+        (
+            "/v1/search".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/search?q=%20%20".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            format!("/v1/search?q={long}"),
+            StatusCode::BAD_REQUEST,
+            "query_too_long",
+        ),
+        (
+            "/v1/search?q=x&k=0".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/search?q=x&k=101".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/search?q=x&k=ten".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/search?q=x&k=-1".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/search?q=x&offset=1001".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/search?q=x&from=2025-13".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/search?q=x&from=2025-02-30x".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/search?q=x&from=2025&to=2024".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/papers/nope".into(),
+            StatusCode::NOT_FOUND,
+            "paper_not_found",
+        ),
+        (
+            "/v1/papers/nope/similar".into(),
+            StatusCode::NOT_FOUND,
+            "paper_not_found",
+        ),
+        (
+            "/v1/papers/seed-001/similar?k=1000".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
         ("/no/such/route".into(), StatusCode::NOT_FOUND, "not_found"),
     ];
     for (path, status, code) in cases {
@@ -234,17 +358,72 @@ async fn bad_input_gets_json_errors_with_fitting_statuses() {
             .send()
     };
     for (body, path, status, code) in [
-        ("{not json".to_string(), "/v1/embed", StatusCode::BAD_REQUEST, "invalid_body"),
-        (r#"{"inputs": 5}"#.into(), "/v1/embed", StatusCode::BAD_REQUEST, "invalid_body"),
-        (r#"{"inputs": []}"#.into(), "/v1/embed", StatusCode::BAD_REQUEST, "invalid_inputs"),
-        (json!({"inputs": vec!["x"; 65]}).to_string(), "/v1/embed", StatusCode::BAD_REQUEST, "invalid_inputs"),
-        (json!({"inputs": [long.clone()]}).to_string(), "/v1/embed", StatusCode::BAD_REQUEST, "query_too_long"),
-        (json!({"inputs": "x".repeat(1 << 20)}).to_string(), "/v1/embed", StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-        (r#"{"positive": "seed-001"}"#.into(), "/v1/recommend", StatusCode::BAD_REQUEST, "invalid_body"),
-        (r#"{"positive": ["seed-001"], "k": 0}"#.into(), "/v1/recommend", StatusCode::BAD_REQUEST, "invalid_parameter"),
-        (r#"{"positive": []}"#.into(), "/v1/recommend", StatusCode::BAD_REQUEST, "invalid_query"),
-        (r#"{"positive": ["seed-001"], "surprise": 1}"#.into(), "/v1/recommend", StatusCode::BAD_REQUEST, "invalid_body"),
-        (json!({"positive": vec!["seed-001"; 101]}).to_string(), "/v1/recommend", StatusCode::BAD_REQUEST, "too_many_ids"),
+        (
+            "{not json".to_string(),
+            "/v1/embed",
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            r#"{"inputs": 5}"#.into(),
+            "/v1/embed",
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            r#"{"inputs": []}"#.into(),
+            "/v1/embed",
+            StatusCode::BAD_REQUEST,
+            "invalid_inputs",
+        ),
+        (
+            json!({"inputs": vec!["x"; 65]}).to_string(),
+            "/v1/embed",
+            StatusCode::BAD_REQUEST,
+            "invalid_inputs",
+        ),
+        (
+            json!({"inputs": [long.clone()]}).to_string(),
+            "/v1/embed",
+            StatusCode::BAD_REQUEST,
+            "query_too_long",
+        ),
+        (
+            json!({"inputs": "x".repeat(1 << 20)}).to_string(),
+            "/v1/embed",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            r#"{"positive": "seed-001"}"#.into(),
+            "/v1/recommend",
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            r#"{"positive": ["seed-001"], "k": 0}"#.into(),
+            "/v1/recommend",
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            r#"{"positive": []}"#.into(),
+            "/v1/recommend",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            r#"{"positive": ["seed-001"], "surprise": 1}"#.into(),
+            "/v1/recommend",
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            json!({"positive": vec!["seed-001"; 101]}).to_string(),
+            "/v1/recommend",
+            StatusCode::BAD_REQUEST,
+            "too_many_ids",
+        ),
     ] {
         let r = send(body, path).await.unwrap();
         let s = r.status();
@@ -252,7 +431,11 @@ async fn bad_input_gets_json_errors_with_fitting_statuses() {
         assert_error(s, &v, status, code);
     }
 
-    let r = client.delete(format!("{}/v1/search", base())).send().await.unwrap();
+    let r = client
+        .delete(format!("{}/v1/search", base()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "method_not_allowed");
@@ -284,14 +467,22 @@ async fn concurrent_requests_all_succeed() {
 async fn a_full_queue_answers_503_with_retry_after() {
     let base = start(ServerConfig {
         queue_capacity: 1,
+        // Generous, so that on a loaded machine no request times out instead.
+        request_timeout: Duration::from_secs(300),
         ..Default::default()
     });
     let text = std::fs::read_to_string(common::seed_file()).unwrap();
-    let inputs: Vec<String> = text.lines().take(25).map(|l| l.chars().take(1900).collect()).collect();
+    let inputs: Vec<String> = text
+        .lines()
+        .take(25)
+        .map(|l| l.chars().take(1900).collect())
+        .collect();
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
     for _ in 0..12 {
-        let req = client.post(format!("{base}/v1/embed")).json(&json!({ "inputs": inputs.clone() }));
+        let req = client
+            .post(format!("{base}/v1/embed"))
+            .json(&json!({ "inputs": inputs.clone() }));
         tasks.push(tokio::spawn(async move { req.send().await.unwrap() }));
     }
     let (mut ok, mut busy) = (0, 0);
@@ -317,7 +508,11 @@ async fn requests_over_the_time_limit_get_503() {
         request_timeout: Duration::from_millis(1),
         ..Default::default()
     });
-    let text: String = std::fs::read_to_string(common::seed_file()).unwrap().chars().take(1900).collect();
+    let text: String = std::fs::read_to_string(common::seed_file())
+        .unwrap()
+        .chars()
+        .take(1900)
+        .collect();
     let r = reqwest::Client::new()
         .post(format!("{base}/v1/embed"))
         .json(&json!({ "inputs": vec![text; 64] }))
@@ -350,7 +545,10 @@ async fn cors_is_off_by_default_and_on_for_one_origin() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.headers()["access-control-allow-origin"], "http://localhost:3000");
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
 }
 
 /// The real binary: `serve` on port 0, SIGTERM while a request is in flight, the request
@@ -359,7 +557,15 @@ async fn cors_is_off_by_default_and_on_for_one_origin() {
 async fn sigterm_finishes_in_flight_requests_then_exits() {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paperscope"))
-        .args(["serve", "--index", common::shared_index().to_str().unwrap(), "--addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--index",
+            common::shared_index().to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--timeout-ms",
+            "300000",
+        ])
         .env("PAPERSCOPE_MODEL", common::model_dir())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -370,7 +576,11 @@ async fn sigterm_finishes_in_flight_requests_then_exits() {
     let url = line.split("on ").last().unwrap().trim().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
 
-    let text: String = std::fs::read_to_string(common::seed_file()).unwrap().chars().take(1900).collect();
+    let text: String = std::fs::read_to_string(common::seed_file())
+        .unwrap()
+        .chars()
+        .take(1900)
+        .collect();
     let req = reqwest::Client::new()
         .post(format!("{url}/v1/embed"))
         .json(&json!({ "inputs": vec![text; 64] }))

@@ -40,26 +40,39 @@ impl Metrics {
     pub fn new(index_papers: usize) -> Metrics {
         let mut registry = Registry::with_prefix("paperscope");
         let requests = Family::<RouteLabels, Counter>::default();
-        let latency =
-            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         let in_flight = Gauge::default();
         let embed_seconds = latency_histogram();
         let embed_queue = Gauge::default();
         let papers: Gauge = Gauge::default();
         papers.set(index_papers as i64);
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route and status",
             latency.clone(),
         );
-        registry.register("http_requests_in_flight", "Requests being served", in_flight.clone());
+        registry.register(
+            "http_requests_in_flight",
+            "Requests being served",
+            in_flight.clone(),
+        );
         registry.register(
             "embed_batch_duration_seconds",
             "Time of one embedding batch on the embedding thread",
             embed_seconds.clone(),
         );
-        registry.register("embed_queue_jobs", "Embedding jobs queued or running", embed_queue.clone());
+        registry.register(
+            "embed_queue_jobs",
+            "Embedding jobs queued or running",
+            embed_queue.clone(),
+        );
         registry.register("index_papers", "Papers in the served index", papers);
         Metrics {
             registry,

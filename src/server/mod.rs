@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::cors::CorsLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
@@ -93,8 +95,19 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "paperscope", description = "Semantic search over research papers."),
-    paths(routes::search, routes::paper, routes::similar, routes::recommend, routes::embed, routes::health, routes::metrics)
+    info(
+        title = "paperscope",
+        description = "Semantic search over research papers."
+    ),
+    paths(
+        routes::search,
+        routes::paper,
+        routes::similar,
+        routes::recommend,
+        routes::embed,
+        routes::health,
+        routes::metrics
+    )
 )]
 pub struct ApiDoc;
 
@@ -105,7 +118,9 @@ struct Counter(Arc<AtomicU64>);
 impl MakeRequestId for Counter {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
         let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
-        HeaderValue::from_str(&format!("req-{n}")).ok().map(RequestId::new)
+        HeaderValue::from_str(&format!("req-{n}"))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -173,7 +188,9 @@ pub async fn run(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -27,7 +27,12 @@ pub struct ApiPath<T>(pub T);
 pub struct ApiJson<T>(pub T);
 
 impl Limits {
-    fn params(&self, k: Option<usize>, offset: Option<usize>, filter: FilterQuery) -> Result<SearchParams, ApiError> {
+    fn params(
+        &self,
+        k: Option<usize>,
+        offset: Option<usize>,
+        filter: FilterQuery,
+    ) -> Result<SearchParams, ApiError> {
         let k = k.unwrap_or(10);
         if !(1..=self.max_k).contains(&k) {
             return Err(ApiError::bad_request(
@@ -61,7 +66,10 @@ impl Limits {
         if n > self.max_query_chars {
             return Err(ApiError::bad_request(
                 "query_too_long",
-                format!("{name} has {n} characters; the limit is {}", self.max_query_chars),
+                format!(
+                    "{name} has {n} characters; the limit is {}",
+                    self.max_query_chars
+                ),
             ));
         }
         Ok(())
@@ -88,7 +96,10 @@ pub async fn search(
     let start = Instant::now();
     let text = q.q.unwrap_or_default();
     if text.trim().is_empty() {
-        return Err(ApiError::bad_request("invalid_parameter", "q is required and must not be blank"));
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            "q is required and must not be blank",
+        ));
     }
     s.limits.text("q", &text)?;
     let params = s.limits.params(q.k, q.offset, q.filter)?;
@@ -135,7 +146,10 @@ pub async fn recommend(
     if ids > s.limits.max_recommend_ids {
         return Err(ApiError::bad_request(
             "too_many_ids",
-            format!("{ids} example ids; the limit is {}", s.limits.max_recommend_ids),
+            format!(
+                "{ids} example ids; the limit is {}",
+                s.limits.max_recommend_ids
+            ),
         ));
     }
     let filter = FilterQuery {
@@ -174,7 +188,11 @@ pub async fn embed(
     if texts.is_empty() || texts.len() > s.limits.max_embed_inputs {
         return Err(ApiError::bad_request(
             "invalid_inputs",
-            format!("inputs must hold 1..={} texts, got {}", s.limits.max_embed_inputs, texts.len()),
+            format!(
+                "inputs must hold 1..={} texts, got {}",
+                s.limits.max_embed_inputs,
+                texts.len()
+            ),
         ));
     }
     for t in &texts {
@@ -200,7 +218,10 @@ pub async fn health(State(s): State<AppState>) -> axum::Json<Health> {
 #[utoipa::path(get, path = "/metrics", responses((status = 200, body = String, content_type = "text/plain")))]
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         s.metrics.encode(),
     )
 }

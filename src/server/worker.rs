@@ -49,12 +49,14 @@ impl EmbedQueue {
     /// [`ApiError::Busy`] when the queue is full; [`ApiError::Internal`] if the model fails.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vector>, ApiError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.try_send(Job { texts, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ApiError::Busy,
-            mpsc::error::TrySendError::Closed(_) => {
-                ApiError::Internal("embedding thread stopped".into())
-            }
-        })?;
+        self.tx
+            .try_send(Job { texts, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ApiError::Busy,
+                mpsc::error::TrySendError::Closed(_) => {
+                    ApiError::Internal("embedding thread stopped".into())
+                }
+            })?;
         self.metrics.embed_queue.inc();
         let result = rx.await;
         self.metrics.embed_queue.dec();
