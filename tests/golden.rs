@@ -4,7 +4,7 @@
 
 mod common;
 
-use paperscope::embed::Embedder;
+use paperscope::embed::{BackendKind, Embedder};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -24,8 +24,17 @@ fn golden() -> Vec<Golden> {
 }
 
 #[test]
-fn embeddings_match_sentence_transformers() {
-    let embedder = Embedder::load(&common::model_dir()).unwrap();
+fn fast_backend_matches_sentence_transformers() {
+    check(BackendKind::Fast);
+}
+
+#[test]
+fn candle_backend_matches_sentence_transformers() {
+    check(BackendKind::Candle);
+}
+
+fn check(kind: BackendKind) {
+    let embedder = Embedder::load_backend(&common::model_dir(), kind).unwrap();
     let rows = golden();
     assert_eq!(rows.len(), 34);
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
@@ -53,5 +62,9 @@ fn embeddings_match_sentence_transformers() {
             worst = worst.min(cos);
         }
     }
-    eprintln!("golden: min cosine {worst:.7} over {} texts", rows.len());
+    eprintln!(
+        "golden ({}): min cosine {worst:.7} over {} texts",
+        embedder.backend(),
+        rows.len()
+    );
 }

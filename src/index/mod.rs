@@ -100,6 +100,9 @@ pub struct Manifest {
     pub tokens: usize,
     /// How each paper's text was formed (see [`Paper::text`]).
     pub text: String,
+    /// The embedding backend and kernels that computed the vectors.
+    #[serde(default)]
+    pub embedder: String,
     /// Input files, as given.
     pub sources: Vec<String>,
 }
@@ -180,6 +183,7 @@ pub fn build(
         tokens,
         text: "title + \". \" + abstract (a space instead when the title ends in . ? !)".into(),
         sources: opts.sources.clone(),
+        embedder: embedder.backend(),
     };
     write_contents(staging.path(), &manifest, &papers, &flat, &ann)?;
     staging.commit()?;
