@@ -10,6 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IDX="${PAPERSCOPE_INDEX:-idx}"
 scripts/fetch-model.sh
+# OpenBLAS makes the embedder faster; optional (a pure-Rust matrix multiply is used without it).
+if ! ldconfig -p 2>/dev/null | grep -q libopenblas.so.0 && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -qq libopenblas0-pthread >/dev/null 2>&1 || true
+fi
 cargo build --release
 BIN=target/release/paperscope
 "$BIN" index --out "$IDX" data/emergent-papers.jsonl
