@@ -28,7 +28,10 @@ fn embed(c: &mut Criterion) {
     let embedder = Embedder::load(&default_model_dir()).expect("model: run scripts/fetch-model.sh");
     let texts = abstracts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let tokens: usize = refs.iter().map(|t| embedder.tokenize(t).unwrap().len()).sum();
+    let tokens: usize = refs
+        .iter()
+        .map(|t| embedder.tokenize(t).unwrap().len())
+        .sum();
     let mut group = c.benchmark_group("embed");
     group.sample_size(10);
     group.throughput(Throughput::Elements(tokens as u64));

@@ -123,9 +123,9 @@ impl Engine {
             .doc_id(id)
             .ok_or_else(|| Error::PaperNotFound(id.clone()))?;
         let not_self = move |d: DocId| d != doc;
-        let hits = self
-            .index
-            .search_ann(self.index.vector(doc), params.k, params.ef, Some(&not_self));
+        let hits =
+            self.index
+                .search_ann(self.index.vector(doc), params.k, params.ef, Some(&not_self));
         Ok(self.hits(hits))
     }
 

@@ -18,7 +18,12 @@ fn ids(v: &serde_json::Value) -> Vec<String> {
 fn search_finds_the_emergent_misalignment_papers() {
     let idx = shared_index().to_str().unwrap();
     let out = json(&ok(&[
-        "search", "--index", idx, "-k", "5", "--json",
+        "search",
+        "--index",
+        idx,
+        "-k",
+        "5",
+        "--json",
         "emergent misalignment after narrow finetuning",
     ]));
     let found = ids(&out);
@@ -32,7 +37,10 @@ fn search_finds_the_emergent_misalignment_papers() {
         .iter()
         .map(|r| r["score"].as_f64().unwrap())
         .collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "not best first: {scores:?}");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "not best first: {scores:?}"
+    );
     assert!(scores[0] > 0.5 && scores[0] <= 1.0);
 }
 
@@ -40,8 +48,13 @@ fn search_finds_the_emergent_misalignment_papers() {
 fn similar_pairs_the_two_misalignment_papers_and_excludes_itself() {
     let idx = shared_index().to_str().unwrap();
     for (query, partner) in [("seed-007", "seed-009"), ("seed-009", "seed-007")] {
-        let found = ids(&json(&ok(&["similar", "--index", idx, "-k", "3", "--json", query])));
-        assert!(!found.contains(&query.to_string()), "{query} in its own results");
+        let found = ids(&json(&ok(&[
+            "similar", "--index", idx, "-k", "3", "--json", query,
+        ])));
+        assert!(
+            !found.contains(&query.to_string()),
+            "{query} in its own results"
+        );
         assert_eq!(found[0], partner, "{query}: {found:?}");
     }
 }
@@ -52,7 +65,10 @@ fn human_output_has_rank_score_id_date_title() {
     let text = ok(&["similar", "--index", idx, "-k", "2", "seed-007"]);
     let first = text.lines().next().unwrap();
     assert!(first.trim_start().starts_with("1  0."), "{text}");
-    assert!(first.contains("seed-009") && first.contains("Emergent Misalignment"), "{text}");
+    assert!(
+        first.contains("seed-009") && first.contains("Emergent Misalignment"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -67,7 +83,15 @@ fn unknown_paper_id_is_a_clear_error() {
 #[test]
 fn recall_of_hnsw_against_exact_search() {
     let idx = shared_index().to_str().unwrap();
-    let out = json(&ok(&["eval", "recall", "--index", idx, "--queries", "200", "--json"]));
+    let out = json(&ok(&[
+        "eval",
+        "recall",
+        "--index",
+        idx,
+        "--queries",
+        "200",
+        "--json",
+    ]));
     let recall = out["recall@10"].as_f64().unwrap();
     assert!(recall >= 0.99, "recall@10 {recall}");
     assert_eq!(out["queries"], 200);
@@ -77,19 +101,34 @@ fn recall_of_hnsw_against_exact_search() {
 
 #[test]
 fn embed_reads_plain_and_json_lines_in_order() {
-    let golden = std::fs::read_to_string(common::shared().join("golden/minilm_golden.jsonl")).unwrap();
+    let golden =
+        std::fs::read_to_string(common::shared().join("golden/minilm_golden.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = golden.lines().map(json).collect();
     // A multi-line text goes through as a JSON line; a plain line as itself.
-    let multi = rows.iter().find(|r| r["text"].as_str().unwrap().contains('\n')).unwrap();
-    let plain = rows.iter().find(|r| r["id"] == "query_short").unwrap_or(&rows[0]);
+    let multi = rows
+        .iter()
+        .find(|r| r["text"].as_str().unwrap().contains('\n'))
+        .unwrap();
+    let plain = rows
+        .iter()
+        .find(|r| r["id"] == "query_short")
+        .unwrap_or(&rows[0]);
     let input = format!(
         "{}\n{}\n",
         plain["text"].as_str().unwrap(),
         serde_json::json!({ "text": multi["text"] })
     );
     let out = paperscope_in(&["embed"], Some(&input));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(json).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(json)
+        .collect();
     assert_eq!(lines.len(), 2);
     for (line, want) in lines.iter().zip([plain, multi]) {
         let got: Vec<f32> = serde_json::from_value(line["embedding"].clone()).unwrap();
@@ -109,7 +148,10 @@ fn missing_model_is_a_one_line_error_with_the_fix() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("/nonexistent/model") && err.contains("scripts/fetch-model.sh"), "{err}");
+    assert!(
+        err.contains("/nonexistent/model") && err.contains("scripts/fetch-model.sh"),
+        "{err}"
+    );
 }
 
 fn manifest(idx: &Path) -> serde_json::Value {
@@ -135,7 +177,11 @@ fn a_failed_rebuild_leaves_the_old_index() {
 
     // A strict rebuild over a file with a bad line fails...
     let bad = tmp.path().join("bad.jsonl");
-    std::fs::write(&bad, "{\"id\":\"x\",\"title\":\"T\",\"abstract\":\"A\"}\nnot json\n").unwrap();
+    std::fs::write(
+        &bad,
+        "{\"id\":\"x\",\"title\":\"T\",\"abstract\":\"A\"}\nnot json\n",
+    )
+    .unwrap();
     let out = paperscope(&["index", "--strict", "--out", idx_s, bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.jsonl:2:"));
@@ -152,7 +198,9 @@ fn a_failed_rebuild_leaves_the_old_index() {
     child.wait().unwrap();
 
     assert_eq!(manifest(&idx), before);
-    let found = ids(&json(&ok(&["similar", "--index", idx_s, "-k", "1", "--json", "seed-007"])));
+    let found = ids(&json(&ok(&[
+        "similar", "--index", idx_s, "-k", "1", "--json", "seed-007",
+    ])));
     assert_eq!(found, ["seed-009"]);
 
     // The next successful build replaces it and clears the dead builder's leftovers.
@@ -177,17 +225,30 @@ fn index_reports_bad_lines_and_refuses_to_clobber_other_directories() {
     )
     .unwrap();
     let idx = tmp.path().join("idx");
-    let out = paperscope(&["index", "--out", idx.to_str().unwrap(), file.to_str().unwrap()]);
+    let out = paperscope(&[
+        "index",
+        "--out",
+        idx.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("p.jsonl:2: invalid JSON"), "{err}");
     assert!(err.contains("p.jsonl:3: duplicate id a"), "{err}");
-    assert!(err.contains("indexed 1 papers (2 skipped, 1 duplicate ids)"), "{err}");
+    assert!(
+        err.contains("indexed 1 papers (2 skipped, 1 duplicate ids)"),
+        "{err}"
+    );
 
     let precious = tmp.path().join("precious");
     std::fs::create_dir(&precious).unwrap();
     std::fs::write(precious.join("thesis.tex"), "do not delete").unwrap();
-    let out = paperscope(&["index", "--out", precious.to_str().unwrap(), file.to_str().unwrap()]);
+    let out = paperscope(&[
+        "index",
+        "--out",
+        precious.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(precious.join("thesis.tex").is_file());
 }
@@ -208,10 +269,20 @@ fn an_index_refuses_a_different_model() {
     std::fs::write(other.join("model.safetensors"), weights).unwrap();
 
     let idx = shared_index().to_str().unwrap();
-    let out = paperscope(&["search", "--index", idx, "--model", other.to_str().unwrap(), "anything"]);
+    let out = paperscope(&[
+        "search",
+        "--index",
+        idx,
+        "--model",
+        other.to_str().unwrap(),
+        "anything",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("index was built with model all-MiniLM-L6-v2"), "{err}");
+    assert!(
+        err.contains("index was built with model all-MiniLM-L6-v2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -224,14 +295,29 @@ fn duplicate_texts_do_not_break_the_index() {
             "{{\"id\":\"d{i}\",\"title\":\"Identical title\",\"abstract\":\"Exactly the same abstract about protein folding.\"}}\n"
         ));
     }
-    text.push_str("{\"id\":\"other\",\"title\":\"Kagome metals\",\"abstract\":\"Band structure.\"}\n");
+    text.push_str(
+        "{\"id\":\"other\",\"title\":\"Kagome metals\",\"abstract\":\"Band structure.\"}\n",
+    );
     std::fs::write(&file, text).unwrap();
     let idx = tmp.path().join("idx");
     let idx_s = idx.to_str().unwrap();
     ok(&["index", "--out", idx_s, file.to_str().unwrap()]);
-    let found = ids(&json(&ok(&["similar", "--index", idx_s, "-k", "5", "--json", "d3"])));
+    let found = ids(&json(&ok(&[
+        "similar", "--index", idx_s, "-k", "5", "--json", "d3",
+    ])));
     assert_eq!(found.len(), 5);
-    assert!(found.iter().all(|id| id.starts_with('d') && id != "d3"), "{found:?}");
-    let out = json(&ok(&["search", "--index", idx_s, "-k", "1", "--json", "Identical title. Exactly the same abstract about protein folding."]));
+    assert!(
+        found.iter().all(|id| id.starts_with('d') && id != "d3"),
+        "{found:?}"
+    );
+    let out = json(&ok(&[
+        "search",
+        "--index",
+        idx_s,
+        "-k",
+        "1",
+        "--json",
+        "Identical title. Exactly the same abstract about protein folding.",
+    ]));
     assert!(out["results"][0]["score"].as_f64().unwrap() > 0.999);
 }

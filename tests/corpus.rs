@@ -15,7 +15,11 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
 fn reads_the_bundled_seed_papers() {
     let corpus = read_files(&[common::seed_file()], &ReadOptions::default()).unwrap();
     assert_eq!(corpus.papers.len(), 25);
-    assert!(corpus.report.problems.is_empty(), "{:?}", corpus.report.problems);
+    assert!(
+        corpus.report.problems.is_empty(),
+        "{:?}",
+        corpus.report.problems
+    );
     let p = &corpus.papers[6];
     assert_eq!(p.id.0, "seed-007");
     assert!(p.title.starts_with("Emergent Misalignment"));
@@ -49,16 +53,24 @@ fn paperscope_format_bad_lines_are_reported_and_skipped() {
         dir.path(),
         "mixed.jsonl",
         concat!(
-            r#"{"id": "a", "title": "  Graph   neural\nnetworks ", "abstract": "On molecules.", "authors": ["X  Y"], "published": "2025-01-02", "categories": ["cs.LG"], "venue": "NeurIPS"}"#, "\n",
+            r#"{"id": "a", "title": "  Graph   neural\nnetworks ", "abstract": "On molecules.", "authors": ["X  Y"], "published": "2025-01-02", "categories": ["cs.LG"], "venue": "NeurIPS"}"#,
+            "\n",
             "\n",
             "{not json\n",
-            r#"["an", "array"]"#, "\n",
-            r#"{"id": "b", "title": "", "abstract": ""}"#, "\n",
-            r#"{"id": "c", "title": "Title only"}"#, "\n",
-            r#"{"id": "a", "title": "Duplicate", "abstract": "x"}"#, "\n",
-            r#"{"id": "d", "title": "Bad date", "abstract": "y", "published": "2025-02-30"}"#, "\n",
-            r#"{"title": "No id", "abstract": "z"}"#, "\n",
-            r#"{"id": "e", "title": 5, "abstract": "z"}"#, "\n",
+            r#"["an", "array"]"#,
+            "\n",
+            r#"{"id": "b", "title": "", "abstract": ""}"#,
+            "\n",
+            r#"{"id": "c", "title": "Title only"}"#,
+            "\n",
+            r#"{"id": "a", "title": "Duplicate", "abstract": "x"}"#,
+            "\n",
+            r#"{"id": "d", "title": "Bad date", "abstract": "y", "published": "2025-02-30"}"#,
+            "\n",
+            r#"{"title": "No id", "abstract": "z"}"#,
+            "\n",
+            r#"{"id": "e", "title": 5, "abstract": "z"}"#,
+            "\n",
         ),
     );
     let corpus = read_files(&[&path], &ReadOptions::default()).unwrap();
@@ -109,7 +121,10 @@ fn strict_mode_rejects_the_first_bad_line() {
     )
     .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains(&format!("{}:2: invalid JSON", path.display())), "{msg}");
+    assert!(
+        msg.contains(&format!("{}:2: invalid JSON", path.display())),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -119,8 +134,10 @@ fn reads_arxiv_snapshot_format() {
         dir.path(),
         "snapshot.json",
         concat!(
-            r#"{"id": "0704.0001", "submitter": "Pavel Nadolsky", "authors": "C. Bal\\'azs, E. L. Berger, P. M. Nadolsky and C.-P. Yuan", "title": "Calculation of prompt diphoton production cross sections at Tevatron and\n  LHC energies", "comments": "37 pages", "categories": "hep-ph hep-ex", "abstract": "  A fully differential calculation in perturbative quantum chromodynamics is\npresented.\n", "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"}], "update_date": "2008-11-13"}"#, "\n",
-            r#"{"id": "0704.0002", "authors": "A. Author", "title": "Second", "abstract": "Body", "categories": "math.CO", "versions": [], "update_date": "2008-12-13"}"#, "\n",
+            r#"{"id": "0704.0001", "submitter": "Pavel Nadolsky", "authors": "C. Bal\\'azs, E. L. Berger, P. M. Nadolsky and C.-P. Yuan", "title": "Calculation of prompt diphoton production cross sections at Tevatron and\n  LHC energies", "comments": "37 pages", "categories": "hep-ph hep-ex", "abstract": "  A fully differential calculation in perturbative quantum chromodynamics is\npresented.\n", "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"}], "update_date": "2008-11-13"}"#,
+            "\n",
+            r#"{"id": "0704.0002", "authors": "A. Author", "title": "Second", "abstract": "Body", "categories": "math.CO", "versions": [], "update_date": "2008-12-13"}"#,
+            "\n",
         ),
     );
     let corpus = read_files(&[&path], &ReadOptions::default()).unwrap();
@@ -134,7 +151,10 @@ fn reads_arxiv_snapshot_format() {
         p.title,
         "Calculation of prompt diphoton production cross sections at Tevatron and LHC energies"
     );
-    assert_eq!(p.abstract_, "A fully differential calculation in perturbative quantum chromodynamics is presented.");
+    assert_eq!(
+        p.abstract_,
+        "A fully differential calculation in perturbative quantum chromodynamics is presented."
+    );
     assert_eq!(corpus.papers[1].date.as_deref(), Some("2008-12-13"));
 }
 
@@ -151,7 +171,9 @@ fn reads_beir_corpus_gzipped_and_plain() {
     assert_eq!(corpus.report.formats[0].1, Format::Beir);
     assert_eq!(corpus.papers.len(), 100);
     assert_eq!(corpus.papers[0].id.0, "4983");
-    assert!(corpus.papers[0].abstract_.starts_with("Alterations of the architecture"));
+    assert!(corpus.papers[0]
+        .abstract_
+        .starts_with("Alterations of the architecture"));
 
     let dir = tempfile::tempdir().unwrap();
     let gz = dir.path().join("corpus.jsonl.gz");

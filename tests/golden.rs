@@ -16,8 +16,11 @@ struct Golden {
 }
 
 fn golden() -> Vec<Golden> {
-    let text = std::fs::read_to_string(common::shared().join("golden/minilm_golden.jsonl")).unwrap();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    let text =
+        std::fs::read_to_string(common::shared().join("golden/minilm_golden.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -29,7 +32,12 @@ fn embeddings_match_sentence_transformers() {
     let batched = embedder.embed(&texts).unwrap();
     let mut worst = 1.0f32;
     for (row, batch_vec) in rows.iter().zip(&batched) {
-        assert_eq!(embedder.tokenize(&row.text).unwrap(), row.token_ids, "token ids of {}", row.id);
+        assert_eq!(
+            embedder.tokenize(&row.text).unwrap(),
+            row.token_ids,
+            "token ids of {}",
+            row.id
+        );
         let single = embedder.embed_one(&row.text).unwrap();
         for (how, v) in [("alone", &single), ("batched", batch_vec)] {
             let cos = common::cosine(v, &row.embedding);

@@ -4,6 +4,7 @@
 
 pub mod args;
 mod output;
+mod topics;
 
 use crate::corpus::{self, ReadOptions};
 use crate::embed::{default_model_dir, Embedder};
@@ -28,7 +29,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search(a) => search(a),
         Command::Similar(a) => similar(a),
         Command::Embed(a) => embed(a),
+        Command::Topics(a) => topics::topics(a),
         Command::Eval(EvalCommand::Recall(a)) => recall(a),
+        Command::Eval(EvalCommand::Clustering(a)) => topics::eval_clustering(a),
     }
 }
 
@@ -91,7 +94,8 @@ fn index(a: args::IndexArgs) -> Result<()> {
 }
 
 fn open_engine(index: &std::path::Path, model: &ModelArg) -> Result<Engine> {
-    Engine::open(index, &model_dir(model)).with_context(|| format!("opening index {}", index.display()))
+    Engine::open(index, &model_dir(model))
+        .with_context(|| format!("opening index {}", index.display()))
 }
 
 fn search(a: args::SearchArgs) -> Result<()> {
@@ -166,7 +170,8 @@ fn input_text(line: String) -> String {
 }
 
 fn recall(a: args::RecallArgs) -> Result<()> {
-    let index = Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
+    let index =
+        Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
     let report = eval::recall_at_10(&index, a.queries, a.ef, a.seed);
     if a.json {
         println!("{}", serde_json::to_string(&report)?);

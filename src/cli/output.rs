@@ -40,7 +40,11 @@ pub fn hits_text(out: &mut impl Write, hits: &[Hit<'_>]) -> std::io::Result<()> 
     let id_w = hits.iter().map(|h| h.paper.id.0.len()).max().unwrap_or(2);
     for (rank, h) in hits.iter().enumerate() {
         let title: String = h.paper.title.chars().take(90).collect();
-        let cut = if title.len() < h.paper.title.len() { "…" } else { "" };
+        let cut = if title.len() < h.paper.title.len() {
+            "…"
+        } else {
+            ""
+        };
         writeln!(
             out,
             "{:>3}  {:.3}  {:<id_w$}  {:<10}  {title}{cut}",

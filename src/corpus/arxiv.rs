@@ -26,9 +26,9 @@ pub(super) fn parse(mut obj: Map<String, Value>) -> Result<Record, String> {
     let update_date = obj.get("update_date").and_then(Value::as_str);
     let date = first_version.or_else(|| update_date.and_then(parse_date));
     let warning = match (&date, update_date) {
-        (None, Some(u)) if !u.trim().is_empty() => {
-            Some(format!("invalid date '{u}' in 'update_date' (date dropped, paper kept)"))
-        }
+        (None, Some(u)) if !u.trim().is_empty() => Some(format!(
+            "invalid date '{u}' in 'update_date' (date dropped, paper kept)"
+        )),
         _ => None,
     };
     let url = Some(format!("https://arxiv.org/abs/{id}"));

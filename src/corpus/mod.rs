@@ -228,7 +228,10 @@ fn read_one(
         let obj = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(obj)) => obj,
             Ok(other) => {
-                problem(format!("expected a JSON object, got {}", kind(&other)), true)?;
+                problem(
+                    format!("expected a JSON object, got {}", kind(&other)),
+                    true,
+                )?;
                 continue;
             }
             Err(e) => {
@@ -254,7 +257,10 @@ fn read_one(
             continue;
         }
         if paper.title.is_empty() && paper.abstract_.is_empty() {
-            problem(format!("paper {}: no title and no abstract", paper.id), true)?;
+            problem(
+                format!("paper {}: no title and no abstract", paper.id),
+                true,
+            )?;
             continue;
         }
         if !seen.insert(paper.id.0.clone()) {
@@ -310,7 +316,10 @@ fn take_string(obj: &mut Map<String, Value>, key: &str) -> Result<Option<String>
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) if key.ends_with("id") => Ok(Some(n.to_string())),
-        Some(other) => Err(format!("field '{key}' must be a string, got {}", kind(&other))),
+        Some(other) => Err(format!(
+            "field '{key}' must be a string, got {}",
+            kind(&other)
+        )),
     }
 }
 

@@ -54,7 +54,11 @@ impl CandleBert {
                 sum.broadcast_div(&count)?
             }
         };
-        let norm = pooled.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        let norm = pooled
+            .sqr()?
+            .sum_keepdim(D::Minus1)?
+            .sqrt()?
+            .clamp(1e-12, f64::MAX)?;
         pooled.broadcast_div(&norm)?.to_vec2()
     }
 }

@@ -91,8 +91,7 @@ impl ModelDir {
                     (false, true) => Pooling::Cls,
                     (false, false) => {
                         return Err(bad(
-                            "1_Pooling/config.json: only mean and cls pooling are supported"
-                                .into(),
+                            "1_Pooling/config.json: only mean and cls pooling are supported".into(),
                         ))
                     }
                 }
@@ -100,9 +99,11 @@ impl ModelDir {
             _ => Pooling::Mean,
         };
         let max_tokens = match path.join("sentence_bert_config.json") {
-            p if p.is_file() => read_json::<SentenceBertConfig>(&p)
-                .map_err(bad)?
-                .max_seq_length,
+            p if p.is_file() => {
+                read_json::<SentenceBertConfig>(&p)
+                    .map_err(bad)?
+                    .max_seq_length
+            }
             _ => None,
         }
         .unwrap_or(512)

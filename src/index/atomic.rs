@@ -58,7 +58,11 @@ impl Staging {
         }
         if let Some(parent) = self.target.parent() {
             // Persist the rename itself; best effort (not every filesystem allows it).
-            if let Ok(d) = fs::File::open(if parent.as_os_str().is_empty() { Path::new(".") } else { parent }) {
+            if let Ok(d) = fs::File::open(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            }) {
                 let _ = d.sync_all();
             }
         }
@@ -117,7 +121,10 @@ fn remove_stale(parent: &Path, name: &str) {
     };
     for e in entries.flatten() {
         let fname = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = fname.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = fname
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         let alive = Path::new(&format!("/proc/{pid}")).exists() && pid != std::process::id();

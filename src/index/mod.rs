@@ -115,7 +115,11 @@ pub struct BuildOptions {
 /// Progress of a build, for progress bars.
 #[derive(Debug, Clone, Copy)]
 pub enum Progress {
-    Embedding { done: usize, total: usize, tokens: usize },
+    Embedding {
+        done: usize,
+        total: usize,
+        tokens: usize,
+    },
     Graph,
     Writing,
 }
@@ -137,7 +141,9 @@ pub fn build(
         return Err(Error::Empty);
     }
     if out.exists() && !out.join(MANIFEST).is_file() {
-        let empty_dir = fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty_dir = fs::read_dir(out)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
         if !empty_dir {
             return Err(Error::WouldClobber {
                 path: out.to_path_buf(),
@@ -172,8 +178,7 @@ pub fn build(
         built_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         build_seconds: start.elapsed().as_secs_f64(),
         tokens,
-        text: "title + \". \" + abstract (a space instead when the title ends in . ? !)"
-            .into(),
+        text: "title + \". \" + abstract (a space instead when the title ends in . ? !)".into(),
         sources: opts.sources.clone(),
     };
     write_contents(staging.path(), &manifest, &papers, &flat, &ann)?;
@@ -302,7 +307,9 @@ impl Index {
     /// [`Error::ModelMismatch`].
     pub fn check_model(&self, model: &ModelInfo) -> Result<(), Error> {
         let m = &self.manifest.model;
-        if m.weights_sha256 != model.weights_sha256 || m.pooling != model.pooling || m.dim != model.dim
+        if m.weights_sha256 != model.weights_sha256
+            || m.pooling != model.pooling
+            || m.dim != model.dim
         {
             return Err(Error::ModelMismatch {
                 index_model: m.name.clone(),
@@ -383,7 +390,9 @@ impl Index {
             .filter(|(i, _)| filter.is_none_or(|f| f(*i as DocId)))
             .map(|(i, v)| (i as DocId, dot(query, v)))
             .fold(Vec::new, |acc, hit| push_top_k(acc, hit, k))
-            .reduce(Vec::new, |a, b| b.into_iter().fold(a, |acc, h| push_top_k(acc, h, k)));
+            .reduce(Vec::new, |a, b| {
+                b.into_iter().fold(a, |acc, h| push_top_k(acc, h, k))
+            });
         sort_hits(&mut hits);
         hits
     }
@@ -399,9 +408,8 @@ fn push_top_k(mut acc: Vec<(DocId, Score)>, hit: (DocId, Score), k: usize) -> Ve
     if k == 0 {
         return acc;
     }
-    let better = |a: &(DocId, Score), b: &(DocId, Score)| {
-        a.1.total_cmp(&b.1).reverse().then(a.0.cmp(&b.0))
-    };
+    let better =
+        |a: &(DocId, Score), b: &(DocId, Score)| a.1.total_cmp(&b.1).reverse().then(a.0.cmp(&b.0));
     if acc.len() == k && better(&hit, &acc[k - 1]).is_ge() {
         return acc;
     }
@@ -418,7 +426,9 @@ mod tests {
     #[test]
     fn top_k_keeps_best_in_order() {
         let hits = [(0, 0.1), (1, 0.9), (2, 0.5), (3, 0.9), (4, 0.7)];
-        let top = hits.iter().fold(Vec::new(), |acc, &h| push_top_k(acc, h, 3));
+        let top = hits
+            .iter()
+            .fold(Vec::new(), |acc, &h| push_top_k(acc, h, 3));
         assert_eq!(top, vec![(1, 0.9), (3, 0.9), (4, 0.7)]);
     }
 }
