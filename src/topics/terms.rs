@@ -4,13 +4,15 @@
 //! Each topic's papers are treated as one document. For term `t` and topic `c`:
 //!
 //! ```text
-//! weight(t, c) = tf(t, c) / words(c) × ln(1 + A / tf(t))
+//! weight(t, c) = √(tf(t, c) / words(c)) × ln(1 + A / tf(t))
 //! ```
 //!
 //! where `tf(t, c)` counts `t` in the topic, `words(c)` is the topic's total term count,
 //! `tf(t)` counts `t` over the whole selection and `A` is the mean number of terms per
 //! topic. A term frequent in one topic and rare elsewhere scores high; a term common to
-//! every topic ("model", "results") scores low without a hand-made list.
+//! every topic ("model", "results") scores low without a hand-made list. The square root
+//! is BERTopic's `reduce_frequent_words` option: without it, on small selections, words
+//! every abstract repeats ("models", "data", "learning") still topped most topics.
 //!
 //! Terms are lowercased words (letters, digits, inner hyphens; at least one letter, two
 //! characters) and bigrams of adjacent words. English stop words (scikit-learn's list plus
@@ -166,7 +168,9 @@ pub fn ctfidf(docs: &[&str], topic: &[usize], k: usize, excluded: &Excluded) -> 
                 .filter(|(_, &n)| n >= min_tf)
                 .map(|(&h, &n)| {
                     let idf = (1.0 + avg / total[&h] as f64).ln();
-                    (h, f64::from(n) / words as f64 * idf)
+                    // √tf: BERTopic's `reduce_frequent_words`, so words every abstract
+                    // repeats ("models", "data") do not drown the distinctive ones.
+                    (h, f64::from(n).sqrt() / (words as f64).sqrt() * idf)
                 })
                 .collect();
             // Candidates by (weight, hash) first; strings only for the survivors.
@@ -198,11 +202,19 @@ pub fn ctfidf(docs: &[&str], topic: &[usize], k: usize, excluded: &Excluded) -> 
         .collect()
 }
 
-/// A short name for a topic: its best three terms, skipping a word already inside a
-/// chosen bigram and a bigram whose words were both chosen, joined by ", ".
+/// A short name for a topic: its best three terms, skipping another form of a chosen term,
+/// a word already inside a chosen bigram and a bigram whose words were both chosen, joined
+/// by ", ".
 pub fn label(terms: &Terms) -> String {
+    let stemmer = Stemmer::create(Algorithm::English);
+    let stems =
+        |t: &str| -> Vec<String> { t.split(' ').map(|w| stemmer.stem(w).into_owned()).collect() };
     let mut chosen: Vec<&str> = Vec::new();
     for (t, _) in terms {
+        // "model" after "models" (or "language model" after "language models") adds nothing.
+        if chosen.iter().any(|c| stems(c) == stems(t)) {
+            continue;
+        }
         let covered = chosen.iter().any(|c| {
             c.split(' ').any(|w| w == t) || t.split(' ').all(|w| c.split(' ').any(|cw| cw == w))
         });
