@@ -15,7 +15,9 @@
 //! - [`index`]: the on-disk index directory (manifest, records, vectors, HNSW graph),
 //!   built atomically.
 //! - [`search`]: the query front door, [`search::Engine`].
-//! - [`eval`]: quality measurements (HNSW recall).
+//! - [`topics`]: finding the papers of a topic and grouping them (k-means, c-TF-IDF labels,
+//!   monthly growth, an HTML map).
+//! - [`eval`]: quality measurements (HNSW recall, clustering V-measure).
 //! - [`cli`]: the `paperscope` command line; thin.
 //!
 //! Errors: each module owns a `thiserror` enum naming causes with their context; the CLI
@@ -29,3 +31,4 @@ pub mod index;
 pub mod paper;
 pub mod search;
 pub mod server;
+pub mod topics;

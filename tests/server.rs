@@ -598,3 +598,47 @@ async fn sigterm_finishes_in_flight_requests_then_exits() {
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert!(rest.contains("stopped"), "{rest}");
 }
+
+#[tokio::test]
+async fn topics_over_http_json_and_html() {
+    let (s, v) = get("/v1/topics?q=emergent&k=4&seed=7").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let topics = v["topics"].as_array().unwrap();
+    assert_eq!(topics.len(), 4);
+    let with = |id: &str| {
+        topics
+            .iter()
+            .position(|t| t["papers"].as_array().unwrap().iter().any(|p| p == id))
+    };
+    assert!(with("seed-007").is_some());
+    assert_eq!(
+        with("seed-007"),
+        with("seed-009"),
+        "the two misalignment papers split"
+    );
+    let (_, again) = get("/v1/topics?q=emergent&k=4&seed=7").await;
+    assert_eq!(v, again);
+
+    let (s, v) = get("/v1/topics?k=1000").await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_topics_request");
+    let (s, v) = get("/v1/topics?k=many").await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_topics_request");
+
+    let r = reqwest::get(format!("{}/topics?q=emergent&k=4", base()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("<svg") || page.contains("<canvas"),
+        "no map in the page"
+    );
+    assert!(
+        !page.contains("<script src") && !page.contains("<link "),
+        "page must be self-contained"
+    );
+}

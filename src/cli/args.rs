@@ -23,6 +23,8 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Serve an index over HTTP (JSON API; see README).
     Serve(ServeArgs),
+    /// Group papers into topics: the whole collection, or the papers about a query.
+    Topics(TopicsArgs),
     /// Measure quality.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -134,6 +136,8 @@ pub struct EmbedArgs {
 pub enum EvalCommand {
     /// Recall@10 of HNSW against exact search, with the index's own papers as queries.
     Recall(RecallArgs),
+    /// V-measure (and NMI, ARI) of the topics clustering against labelled papers.
+    Clustering(ClusteringArgs),
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +155,83 @@ pub struct RecallArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    /// Index directory.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Only the papers about this: a keyword (one or two words: lexical matches of its word
+    /// forms plus close semantic neighbours) or a phrase (semantic neighbours). Default: every paper.
+    #[arg(long, value_name = "TEXT")]
+    pub query: Option<String>,
+    /// Number of topics, or "auto" (chosen by silhouette).
+    #[arg(long, default_value = "auto", value_parser = parse_k)]
+    pub k: crate::topics::KChoice,
+    /// Seed of the clustering: same index, arguments and seed give the same output.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Topic order: size (largest first) or growth (fastest-rising first).
+    #[arg(long, default_value = "size", value_parser = parse_sort)]
+    pub sort: crate::topics::SortBy,
+    /// Print JSON: {"topics":[...],"selection":{...},"clustering":{...}}.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a self-contained HTML page (map + topic list) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also write CSV paper_id,topic_id to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub assignments: Option<PathBuf>,
+}
+
+fn parse_k(s: &str) -> Result<crate::topics::KChoice, String> {
+    s.parse().map_err(|e: crate::topics::Error| e.to_string())
+}
+
+fn parse_sort(s: &str) -> Result<crate::topics::SortBy, String> {
+    s.parse().map_err(|e: crate::topics::Error| e.to_string())
+}
+
+/// Which text of a labelled paper is embedded.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TextArg {
+    /// The title alone (MTEB S2S).
+    Title,
+    /// title + " " + abstract (MTEB P2P).
+    #[value(name = "title+abstract")]
+    TitleAbstract,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusteringArgs {
+    /// Labelled papers: JSON Lines with title, abstract, label.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Number of clusters (default: the number of distinct labels).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub k: Option<u32>,
+    /// Text to embed.
+    #[arg(long, value_enum, default_value = "title+abstract")]
+    pub text: TextArg,
+    /// Keep only records whose label starts with this (e.g. "cs.").
+    #[arg(long, value_name = "PREFIX")]
+    pub labels_prefix: Option<String>,
+    /// Precomputed embeddings, one {"embedding":[...]} line per line of --data (as
+    /// `paperscope embed` writes them for the same texts), instead of embedding here.
+    #[arg(long, value_name = "FILE")]
+    pub embeddings: Option<PathBuf>,
+    /// Seed of the clustering.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON: {"v_measure","nmi","ari","k","n",...}.
     #[arg(long)]
     pub json: bool,
 }

@@ -4,6 +4,7 @@
 
 pub mod args;
 mod output;
+mod topics;
 
 use crate::corpus::{self, ReadOptions};
 use crate::embed::{default_model_dir, Embedder};
@@ -30,7 +31,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Similar(a) => similar(a),
         Command::Embed(a) => embed(a),
         Command::Serve(a) => serve(a),
+        Command::Topics(a) => topics::topics(a),
         Command::Eval(EvalCommand::Recall(a)) => recall(a),
+        Command::Eval(EvalCommand::Clustering(a)) => topics::eval_clustering(a),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Measurements of quality, shared by the `paperscope eval` commands and the tests.
 //!
 //! - [`recall`]: recall@10 of the HNSW layer against exact search.
+//! - [`clustering`]: V-measure / NMI / ARI of the topics clustering against labels.
 
+pub mod clustering;
 pub mod recall;
 
 pub use recall::{recall_at_10, RecallReport};

@@ -1,7 +1,7 @@
 //! The only place that knows HTTP statuses: every failure becomes an [`ApiError`], rendered
 //! as `{"error": {"code": "...", "message": "..."}}` with the status from one table.
 
-use crate::search;
+use crate::{search, topics};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -108,6 +108,18 @@ impl From<search::Error> for ApiError {
                 }
             }
             search::Error::InvalidQuery(m) => ApiError::bad_request("invalid_query", m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<topics::Error> for ApiError {
+    fn from(e: topics::Error) -> Self {
+        match e {
+            topics::Error::Search(e) => e.into(),
+            e if e.is_invalid_request() => {
+                ApiError::bad_request("invalid_topics_request", e.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

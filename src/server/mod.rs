@@ -1,5 +1,5 @@
-//! The HTTP service (axum): semantic search, papers like this, recommendations and
-//! embeddings, plus health, metrics and the OpenAPI document.
+//! The HTTP service (axum): semantic search, papers like this, recommendations,
+//! embeddings and topics, plus health, metrics and the OpenAPI document.
 //!
 //! Shape (after mini-redis and axum's examples): [`router`] builds the routes over an
 //! [`AppState`]; [`run`] serves them on a bound listener until a shutdown future resolves,
@@ -150,6 +150,8 @@ pub fn router(engine: Arc<Engine>, config: &ServerConfig) -> Result<Router, crat
         .route("/v1/papers/{id}/similar", get(routes::similar))
         .route("/v1/recommend", post(routes::recommend))
         .route("/v1/embed", post(routes::embed))
+        .route("/v1/topics", get(routes::topics))
+        .route("/topics", get(routes::topics_page))
         .route("/health", get(routes::health))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi))

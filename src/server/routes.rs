@@ -6,6 +6,7 @@ use super::types::*;
 use super::{AppState, Limits};
 use crate::paper::PaperId;
 use crate::search::{Filter, Recommend, Results, SearchParams};
+use crate::topics;
 use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -199,6 +200,55 @@ pub async fn embed(
         s.limits.text("an input", t)?;
     }
     Ok(axum::Json(s.queue.embed(texts).await?))
+}
+
+impl TopicsQuery {
+    fn params(self, limits: &Limits) -> Result<topics::TopicParams, ApiError> {
+        let query = self.q.filter(|q| !q.trim().is_empty());
+        if let Some(q) = &query {
+            limits.text("q", q)?;
+        }
+        Ok(topics::TopicParams {
+            query,
+            k: self.k.as_deref().unwrap_or("auto").parse()?,
+            seed: self.seed.unwrap_or(0),
+            sort: self.sort.as_deref().unwrap_or("size").parse()?,
+            limits: topics::Limits::default(),
+        })
+    }
+}
+
+/// Topics of the collection, or of the papers about `q`: labelled k-means clusters (see
+/// README, Topics). At most 20,000 selected papers and k ≤ 100 (400 beyond).
+#[utoipa::path(get, path = "/v1/topics", params(TopicsQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+pub async fn topics(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<TopicsQuery>,
+) -> Result<axum::Json<topics::TopicsReport>, ApiError> {
+    let params = q.params(&s.limits)?;
+    let engine = s.engine.clone();
+    // Clustering is CPU work of up to seconds: off the async executor.
+    let report = tokio::task::spawn_blocking(move || topics::run(&engine, &params))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(axum::Json(report))
+}
+
+/// The topics as one self-contained HTML page (a map of the papers coloured by topic).
+pub async fn topics_page(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<TopicsQuery>,
+) -> Result<axum::response::Html<String>, ApiError> {
+    let params = q.params(&s.limits)?;
+    let engine = s.engine.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        let report = topics::run(&engine, &params)?;
+        topics::html::render(&report, engine.index())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(axum::response::Html(page))
 }
 
 /// Liveness and a summary of the served index.

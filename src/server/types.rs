@@ -46,6 +46,20 @@ pub struct PageQuery {
     pub filter: FilterQuery,
 }
 
+/// Query string of `/v1/topics` and `/topics`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TopicsQuery {
+    /// Papers about this (keyword or phrase); absent: the whole collection.
+    pub q: Option<String>,
+    /// Number of topics, 1..=100, or `auto` (default).
+    pub k: Option<String>,
+    /// Seed of the clustering (default 0); same seed, same answer.
+    pub seed: Option<u64>,
+    /// `size` (default) or `growth`.
+    pub sort: Option<String>,
+}
+
 /// Body of `POST /v1/recommend`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

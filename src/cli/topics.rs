@@ -1,0 +1,154 @@
+//! `paperscope topics` and `paperscope eval clustering`: build the parameters, call the
+//! library once, format. Kept beside `mod.rs` so the topic commands' formatting lives in
+//! one place.
+
+use super::args::{ClusteringArgs, TextArg, TopicsArgs};
+use super::{model_dir, open_engine};
+use crate::embed::Embedder;
+use crate::eval::clustering::{self, TextField};
+use crate::topics::{self, Limits, TopicParams, TopicsReport};
+use anyhow::{Context, Result};
+use ndarray::Array2;
+use std::io::Write;
+use std::time::Instant;
+
+pub(super) fn topics(a: TopicsArgs) -> Result<()> {
+    let start = Instant::now();
+    let engine = open_engine(&a.index, &a.model)?;
+    let params = TopicParams {
+        query: a.query.clone(),
+        k: a.k,
+        seed: a.seed,
+        sort: a.sort,
+        // The CLI is the batch front end: no selection cap.
+        limits: Limits::batch(),
+    };
+    let report = topics::run(&engine, &params)?;
+    if let Some(path) = &a.assignments {
+        let mut csv = String::from("paper_id,topic_id\n");
+        let mut rows: Vec<(&str, usize)> = report
+            .topics
+            .iter()
+            .flat_map(|t| t.papers.iter().map(move |p| (p.0.as_str(), t.id)))
+            .collect();
+        rows.sort_by_key(|&(_, t)| t);
+        for (p, t) in rows {
+            csv.push_str(&csv_field(p));
+            csv.push_str(&format!(",{t}\n"));
+        }
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &a.html {
+        let page = topics::html::render(&report, engine.index())?;
+        std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        text(&mut out, &report, &engine)?;
+    }
+    tracing::info!("topics: {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Quotes a CSV field when it needs it (ids with commas or quotes).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn text(out: &mut impl Write, r: &TopicsReport, engine: &crate::search::Engine) -> Result<()> {
+    let s = &r.selection;
+    match &s.query {
+        Some(q) => writeln!(
+            out,
+            "{} papers about {q:?} of {} ({:?}: {} lexical, {} semantic, {} both)",
+            s.papers, s.collection, s.mode, s.lexical, s.semantic, s.both
+        )?,
+        None => writeln!(out, "{} papers (the whole collection)", s.papers)?,
+    }
+    writeln!(out, "rule: {}", s.rule)?;
+    let c = &r.clustering;
+    write!(out, "{} topics ({} k, seed {})", c.k, c.k_mode, c.seed)?;
+    if !c.silhouettes.is_empty() {
+        let sil: Vec<String> = c
+            .silhouettes
+            .iter()
+            .map(|(k, v)| format!("{k}:{v:.3}"))
+            .collect();
+        write!(out, "; silhouette by k: {}", sil.join(" "))?;
+    }
+    writeln!(out)?;
+    for t in &r.topics {
+        writeln!(out)?;
+        write!(out, "#{:<3} {}  ({} papers", t.id, t.label, t.size)?;
+        if let Some(g) = t.growth {
+            write!(out, ", growth {g:.2}")?;
+        }
+        writeln!(out, ")")?;
+        let terms: Vec<String> = t
+            .terms
+            .iter()
+            .take(8)
+            .map(|(w, x)| format!("{w} {x:.3}"))
+            .collect();
+        writeln!(out, "     terms: {}", terms.join(" · "))?;
+        for id in &t.representative {
+            let title = engine.paper(id).map(|p| p.title.as_str()).unwrap_or("");
+            let title: String = title.chars().take(100).collect();
+            writeln!(out, "     - {id}  {title}")?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn eval_clustering(a: ClusteringArgs) -> Result<()> {
+    let records = clustering::read_labelled(&a.data, a.labels_prefix.as_deref())?;
+    let field = match a.text {
+        TextArg::Title => TextField::Title,
+        TextArg::TitleAbstract => TextField::TitleAbstract,
+    };
+    let vectors = match &a.embeddings {
+        Some(path) => clustering::read_embeddings(path, &records)?,
+        None => {
+            let embedder = Embedder::load(&model_dir(&a.model))?;
+            let texts: Vec<String> = records.iter().map(|r| r.text(field)).collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            embedder.embed(&refs)?
+        }
+    };
+    let dim = vectors.first().map_or(0, Vec::len);
+    let flat: Vec<f32> = vectors.into_iter().flatten().collect();
+    let data = Array2::from_shape_vec((records.len(), dim), flat)
+        .context("embeddings of unequal length")?;
+    let labels: Vec<String> = records.iter().map(|r| r.label.clone()).collect();
+    let distinct = labels
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let k = a.k.map_or(distinct, |k| k as usize);
+    let start = Instant::now();
+    let report = clustering::evaluate(data.view(), &labels, k, a.seed)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("v_measure: {:.4}", report.v_measure);
+        println!(
+            "(homogeneity {:.4}, completeness {:.4}, nmi {:.4}, ari {:.4}; k {}, {} papers, {} labels, clustered in {:.1} s)",
+            report.homogeneity,
+            report.completeness,
+            report.nmi,
+            report.ari,
+            report.k,
+            report.n,
+            report.labels,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

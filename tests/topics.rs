@@ -1,0 +1,298 @@
+//! `paperscope topics` and `paperscope eval clustering` on real papers with the real model:
+//! the seed check (the emergent papers split into groups a person would name), output
+//! formats, determinism, limits.
+
+mod common;
+
+use common::{json, ok, paperscope, shared_index};
+use paperscope::topics::{self, Error, KChoice, Limits, TopicParams};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, Write};
+
+fn topic_of(report: &Value) -> HashMap<String, u64> {
+    let mut m = HashMap::new();
+    for t in report["topics"].as_array().unwrap() {
+        for p in t["papers"].as_array().unwrap() {
+            let old = m.insert(p.as_str().unwrap().to_string(), t["id"].as_u64().unwrap());
+            assert!(old.is_none(), "{p} in two topics");
+        }
+    }
+    m
+}
+
+/// Invariants every report must satisfy.
+fn check_report(r: &Value) {
+    let topics = r["topics"].as_array().unwrap();
+    let sizes: u64 = topics.iter().map(|t| t["size"].as_u64().unwrap()).sum();
+    assert_eq!(sizes, r["selection"]["papers"].as_u64().unwrap());
+    assert_eq!(topic_of(r).len() as u64, sizes);
+    let ids: BTreeSet<u64> = topics.iter().map(|t| t["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (0..topics.len() as u64).collect());
+    for t in topics {
+        let papers: BTreeSet<&str> = t["papers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(papers.len() as u64, t["size"].as_u64().unwrap());
+        let rep = t["representative"].as_array().unwrap();
+        assert!(!rep.is_empty() && rep.len() <= 3);
+        assert!(rep.iter().all(|p| papers.contains(p.as_str().unwrap())));
+        assert!(!t["label"].as_str().unwrap().is_empty());
+        let w: Vec<f64> = t["terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[1].as_f64().unwrap())
+            .collect();
+        assert!(
+            w.windows(2).all(|p| p[0] >= p[1]),
+            "terms not best first: {w:?}"
+        );
+        let monthly: u64 = t["monthly"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert!(monthly <= t["size"].as_u64().unwrap());
+    }
+}
+
+#[test]
+fn emergent_papers_split_into_groups_a_person_would_name() {
+    let idx = shared_index().to_str().unwrap();
+    let r = json(&ok(&[
+        "topics", "--index", idx, "--query", "emergent", "--seed", "7", "--json",
+    ]));
+    check_report(&r);
+    let sel = &r["selection"];
+    assert_eq!(sel["mode"], "keyword");
+    // Every seed paper is about "emergent" (in its title); lexical matching finds them.
+    let topic = topic_of(&r);
+    let seed_found = (1..=25)
+        .filter(|i| topic.contains_key(&format!("seed-{i:03}")))
+        .count();
+    assert!(
+        seed_found >= 23,
+        "{seed_found} of 25 seed papers selected: {sel}"
+    );
+    assert!(sel["lexical"].as_u64().unwrap() >= 23, "{sel}");
+    // The two emergent-misalignment papers share a topic.
+    assert_eq!(topic["seed-007"], topic["seed-009"], "{r}");
+    // The emergent-communication / emergent-language papers share a topic.
+    assert_eq!(topic["seed-006"], topic["seed-024"], "{r}");
+    assert!(r["topics"].as_array().unwrap().len() >= 3, "{r}");
+    // The query's own word forms never label a topic.
+    for t in r["topics"].as_array().unwrap() {
+        for term in t["terms"].as_array().unwrap() {
+            let term = term[0].as_str().unwrap();
+            assert!(
+                !term.contains("emergen") && !term.contains("emerging"),
+                "{term}"
+            );
+        }
+    }
+}
+
+#[test]
+fn same_arguments_and_seed_give_identical_bytes() {
+    let idx = shared_index().to_str().unwrap();
+    let args = [
+        "topics", "--index", idx, "--query", "emergent", "--k", "auto", "--seed", "3", "--json",
+    ];
+    assert_eq!(ok(&args), ok(&args));
+    let args = [
+        "topics", "--index", idx, "--k", "6", "--seed", "11", "--json",
+    ];
+    let a = ok(&args);
+    assert_eq!(a, ok(&args));
+    check_report(&json(&a));
+}
+
+#[test]
+fn batch_run_writes_assignments_html_and_sorts_by_growth() {
+    let idx = shared_index().to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("topics.csv");
+    let html = tmp.path().join("topics.html");
+    let out = ok(&[
+        "topics",
+        "--index",
+        idx,
+        "--k",
+        "8",
+        "--seed",
+        "7",
+        "--sort",
+        "growth",
+        "--json",
+        "--assignments",
+        csv.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    let r = json(&out);
+    check_report(&r);
+    assert_eq!(r["selection"]["papers"], r["selection"]["collection"]);
+    assert_eq!(r["topics"].as_array().unwrap().len(), 8);
+    let growth: Vec<f64> = r["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["growth"].as_f64().unwrap())
+        .collect();
+    assert!(growth.windows(2).all(|w| w[0] >= w[1]), "{growth:?}");
+
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("paper_id,topic_id"));
+    let topic = topic_of(&r);
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), topic.len());
+    for row in rows {
+        let (p, t) = row.split_once(',').unwrap();
+        assert_eq!(topic[p], t.parse::<u64>().unwrap(), "{row}");
+    }
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg"));
+    assert_eq!(page.matches("<circle").count(), topic.len());
+    // Self-contained: nothing is fetched.
+    for bad in ["src=", "href=", "@import", "url("] {
+        assert!(!page.contains(bad), "page references {bad}");
+    }
+    for t in r["topics"].as_array().unwrap() {
+        assert!(page.contains(&format!("#{} ", t["id"])));
+    }
+}
+
+#[test]
+fn human_output_lists_topics_with_representative_papers() {
+    let idx = shared_index().to_str().unwrap();
+    let text = ok(&["topics", "--index", idx, "--query", "emergent", "--k", "4"]);
+    assert!(text.contains("papers about \"emergent\""), "{text}");
+    assert!(
+        text.contains("#0 ") && text.contains("#3 ") && !text.contains("#4 "),
+        "{text}"
+    );
+    assert!(
+        text.contains("terms: ") && text.contains("     - seed-"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let idx = shared_index().to_str().unwrap();
+    for (args, want) in [
+        (vec!["--k", "0"], "out of range"),
+        (vec!["--k", "many"], "expected a number or \"auto\""),
+        (vec!["--query", "  "], "empty query"),
+        (
+            vec!["--query", "emergent misalignment", "--k", "400"],
+            "cannot make 400 topics",
+        ),
+    ] {
+        let mut full = vec!["topics", "--index", idx];
+        full.extend(args);
+        let out = paperscope(&full);
+        assert_eq!(out.status.code(), Some(2), "{full:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{full:?}: {err}");
+    }
+}
+
+#[test]
+fn library_limits_are_request_errors() {
+    let engine = paperscope::search::Engine::open(shared_index(), &common::model_dir()).unwrap();
+    let params = TopicParams {
+        query: Some("emergent".into()),
+        limits: Limits {
+            max_selection: 10,
+            max_k: 100,
+        },
+        ..TopicParams::default()
+    };
+    let e = topics::run(&engine, &params).unwrap_err();
+    assert!(matches!(e, Error::SelectionTooLarge { max: 10, .. }), "{e}");
+    assert!(e.is_invalid_request());
+    let params = TopicParams {
+        k: KChoice::Fixed(101),
+        ..TopicParams::default()
+    };
+    let e = topics::run(&engine, &params).unwrap_err();
+    assert!(matches!(e, Error::KOutOfRange { k: 101, max: 100 }) && e.is_invalid_request());
+
+    // A phrase query selects semantic neighbours only, and the page renders from the report.
+    let params = TopicParams {
+        query: Some("agents that invent their own communication protocol".into()),
+        seed: 1,
+        ..TopicParams::default()
+    };
+    let r = topics::run(&engine, &params).unwrap();
+    assert_eq!(r.selection.mode, topics::Mode::Semantic);
+    assert_eq!(r.selection.lexical, 0);
+    assert!(
+        r.topics
+            .iter()
+            .flat_map(|t| &t.papers)
+            .any(|p| p.0 == "seed-024"),
+        "{:?}",
+        r.selection
+    );
+    let page = topics::html::render(&r, engine.index()).unwrap();
+    assert!(page.contains("Linking Emergent and Natural Languages"));
+}
+
+#[test]
+fn eval_clustering_scores_labelled_papers() {
+    // Labelled by arXiv primary category: three well-separated fields from the test slice.
+    let tmp = tempfile::tempdir().unwrap();
+    let slice = common::arxiv_slice(tmp.path(), common::SLICE);
+    let data = tmp.path().join("labelled.jsonl");
+    let mut out = std::fs::File::create(&data).unwrap();
+    let mut per_label: HashMap<String, usize> = HashMap::new();
+    for line in std::io::BufReader::new(std::fs::File::open(slice).unwrap()).lines() {
+        let r = json(&line.unwrap());
+        let Some(label) = r["primary_category"].as_str() else {
+            continue;
+        };
+        let n = per_label.entry(label.to_string()).or_default();
+        if ["cs.CV", "cs.CL", "cs.RO"].contains(&label) && *n < 25 {
+            *n += 1;
+            let rec =
+                serde_json::json!({"title": r["title"], "abstract": r["abstract"], "label": label});
+            writeln!(out, "{rec}").unwrap();
+        }
+    }
+    drop(out);
+    let d = data.to_str().unwrap();
+    let r = json(&ok(&["eval", "clustering", "--data", d, "--json"]));
+    assert_eq!(r["k"], 3);
+    let n = r["n"].as_u64().unwrap();
+    assert!(n >= 40, "{r}");
+    for key in ["v_measure", "nmi", "ari"] {
+        let v = r[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    // Vision, language and robotics abstracts separate well above chance.
+    assert!(r["v_measure"].as_f64().unwrap() > 0.3, "{r}");
+    let only = json(&ok(&[
+        "eval",
+        "clustering",
+        "--data",
+        d,
+        "--labels-prefix",
+        "cs.C",
+        "--text",
+        "title",
+        "--json",
+    ]));
+    assert_eq!(only["k"], 2);
+    assert!(only["n"].as_u64().unwrap() < n);
+    let text = ok(&["eval", "clustering", "--data", d, "--k", "2"]);
+    assert!(text.starts_with("v_measure: 0."), "{text}");
+}
