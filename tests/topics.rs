@@ -239,12 +239,12 @@ fn library_limits_are_request_errors() {
         r.topics
             .iter()
             .flat_map(|t| &t.papers)
-            .any(|p| p.0 == "seed-024"),
+            .any(|p| p.0 == "seed-006"),
         "{:?}",
         r.selection
     );
     let page = topics::html::render(&r, engine.index()).unwrap();
-    assert!(page.contains("Linking Emergent and Natural Languages"));
+    assert!(page.contains("Emergent Compositional Communication"));
 }
 
 #[test]
