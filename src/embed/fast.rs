@@ -26,7 +26,6 @@ mod kernels;
 mod matmul;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors};
@@ -372,8 +371,8 @@ impl FastBert {
             });
         }
         let open_blas = || {
-            matmul::Cblas::open()
-                .map(|c| Backend::Cblas(Arc::new(c)))
+            matmul::Cblas::shared()
+                .map(Backend::Cblas)
                 .unwrap_or(Backend::GemmCrate)
         };
         let backend = match std::env::var("PAPERSCOPE_GEMM").as_deref() {

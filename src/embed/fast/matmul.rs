@@ -44,10 +44,19 @@ pub(crate) struct Cblas {
 }
 
 impl Cblas {
+    /// The process-wide CBLAS, opened on first use and never closed: unloading
+    /// OpenBLAS while its thread pool still exists crashes the process (seen at
+    /// exit of a test binary that had dropped an embedder), and one mapping per
+    /// process is all that is needed.
+    pub(crate) fn shared() -> Option<Arc<Cblas>> {
+        static CBLAS: std::sync::OnceLock<Option<Arc<Cblas>>> = std::sync::OnceLock::new();
+        CBLAS.get_or_init(|| Cblas::open().map(Arc::new)).clone()
+    }
+
     /// Tries the usual sonames of OpenBLAS and makes it single-threaded: the
     /// engine parallelises over packs itself, and OpenBLAS' own spinning
     /// threads fight rayon's (measured: 3x slower end to end).
-    pub(crate) fn open() -> Option<Cblas> {
+    fn open() -> Option<Cblas> {
         const NAMES: [&str; 4] = [
             "libopenblas.so.0",
             "libopenblas.so",
