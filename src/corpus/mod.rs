@@ -359,7 +359,7 @@ fn parse_date(s: &str) -> Option<String> {
     let year: u32 = d[0..4].parse().ok()?;
     let month: u32 = d[5..7].parse().ok()?;
     let day: u32 = d[8..10].parse().ok()?;
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
