@@ -1,7 +1,8 @@
 //! `paperscope` binary: parse arguments, set up logging, run, map errors to exit code 2.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use paperscope::cli::{self, args::Cli};
+use paperscope::embed::EmbedOptions;
 
 // mimalloc: the embedder allocates and frees large activation buffers per layer; the
 // system allocator returned them to the kernel each time (a third of CPU time was page
@@ -17,7 +18,18 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = cli::run(Cli::parse()) {
+    let mut command = Cli::command();
+    // `--version` also says which embedding engine runs here: probing it opens oneDNN,
+    // so only when asked.
+    if std::env::args_os().any(|a| a == "--version") {
+        let engine = EmbedOptions::from_env()
+            .and_then(|o| o.describe())
+            .unwrap_or_else(|e| e.to_string());
+        let version = format!("{}\nembedding: {engine}", env!("CARGO_PKG_VERSION"));
+        command = command.long_version(Box::leak(version.into_boxed_str()) as &str);
+    }
+    let args = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    if let Err(e) = cli::run(args) {
         eprintln!("error: {e:#}");
         std::process::exit(2);
     }

@@ -1,51 +1,54 @@
-//! Fast CPU forward pass for BERT-family sentence encoders (e.g. all-MiniLM-L6-v2).
+//! paperscope's own forward pass for BERT-family sentence encoders (e.g.
+//! all-MiniLM-L6-v2), several times faster than Candle's generic `BertModel` on a CPU.
 //!
-//! Why not Candle's `BertModel`: for embedding short documents on a few CPU
-//! cores, most of Candle's time goes to padding, allocation churn and
-//! un-fused element-wise ops. This module owns the whole forward pass:
+//! Why own it: for embedding short documents on a few cores, most of Candle's time goes
+//! to padding, allocation churn and un-fused element-wise ops, and Candle's CPU matmuls
+//! cannot use the AMX units of recent Intel CPUs. This module owns the whole pass:
 //!
-//! * **No padding.** A batch of sequences of different lengths is packed into
-//!   one `[total_tokens, hidden]` matrix. The dense layers (fused QKV,
-//!   attention output, both feed-forward matmuls) do not care where one
-//!   sequence ends, so they run as a few large matmuls over the whole pack;
-//!   only attention is done per (sequence, head), in parallel with rayon.
-//! * **Fusion.** Q, K and V are one `[hidden, 3 * hidden]` matmul with the bias
-//!   pre-loaded into the output; the residual connections are fused into the
-//!   matmuls (`C += A * B`), bias + LayerNorm and bias + GELU are one pass
-//!   each; attention reads Q/K/V heads in place through strided views.
-//! * **No per-layer allocation.** All activations of a pack live in a handful
-//!   of buffers allocated once per pack.
-//! * **Run-time ISA dispatch.** Element-wise kernels are compiled for
-//!   AVX2 + FMA and for a portable baseline and chosen at load time (see
-//!   [`kernels`]), so no `-C target-cpu` flag is needed.
+//! * **No padding.** A batch of sequences of different lengths is packed into one
+//!   `[total_tokens, hidden]` matrix. The dense layers (fused QKV, attention output,
+//!   both feed-forward matmuls) do not care where one sequence ends, so they run as a
+//!   few large matmuls over the whole pack; only attention works per sequence.
+//! * **Fusion.** Q, K and V are one `[hidden, 3 * hidden]` matmul; biases, GELU and the
+//!   residual connections are fused into the matmuls or into the LayerNorm pass.
+//! * **Two engines** behind one small trait, [`Compute`]: [`onednn`] (oneDNN, opened at
+//!   run time: F32, or BF16 on the AMX tile units, see its docs for what is rounded) and
+//!   [`portable`] (F32, the pure-Rust `gemm` crate), used where oneDNN is not installed.
+//!   The pass itself — embeddings, LayerNorms, pooling — is written once ([`forward`]).
+//! * **Run-time dispatch.** Element-wise kernels are compiled for AVX2 + FMA and for a
+//!   portable baseline and chosen at load time ([`kernels`]); the engine and precision
+//!   are chosen at load time too, so no build flag or `-C target-cpu` is needed.
 //!
-//! Weights are converted to f32 once at load time and stored pre-transposed
-//! (`[in, out]`, row-major) as the matmul wants them.
+//! Packs run in parallel, one per core, each single-threaded: no fork-join per matmul,
+//! no idle waits, and robust when other processes share the cores.
 
+mod dnnl;
 mod kernels;
-mod matmul;
+mod onednn;
+mod portable;
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
-use super::Pooling;
-use kernels::{Act, Isa};
-use matmul::{Backend, View};
+use super::{Pooling, Precision};
+use dnnl::{Dnnl, DnnlError};
+use kernels::{Act, Bf16, Elem, Isa};
+use onednn::OneDnn;
+use portable::Portable;
 
-/// Largest number of tokens packed into one forward pass. Bounds memory
-/// (activations ~ 4 * tokens * (3 * hidden + intermediate) bytes) and keeps
-/// the working set near the L3 cache; large enough that the matmuls are
-/// efficient.
-const MAX_PACK_TOKENS: usize = 2048;
+/// Most tokens packed into one forward pass: bounds memory and keeps a pack's
+/// activations near the core's L2 cache, while the matmuls stay large enough to be
+/// efficient. `PAPERSCOPE_PACK` overrides it (for measurements).
+const MAX_PACK_TOKENS: usize = 512;
 
-/// Whether `load` tries OpenBLAS (opened at run time) before the pure-Rust
-/// `gemm` crate. Measured on a 2-core Zen 3: OpenBLAS 0.3.21 single-threaded
-/// per pack gives ~13-15% more tokens per CPU-second end to end (its sgemm
-/// ~17% faster on the model's shapes). Overridable with
-/// `PAPERSCOPE_GEMM=gemm|openblas`.
-const DEFAULT_BACKEND_IS_BLAS: bool = true;
+/// Which engine runs the matrix multiplies (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    OneDnn,
+    Portable,
+}
 
 /// Errors from [`FastBert::load`].
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +73,9 @@ pub enum FastBertError {
     /// A tensor the architecture needs is absent.
     #[error("missing tensor {0}")]
     MissingTensor(String),
+    /// oneDNN failed to set up the model's matmuls.
+    #[error(transparent)]
+    Dnnl(#[from] DnnlError),
     /// A tensor has the wrong shape or an unsupported dtype.
     #[error("tensor {name}: {msg}")]
     BadTensor {
@@ -146,20 +152,61 @@ impl Config {
     }
 }
 
-/// One encoder layer's weights; matrices are `[in, out]` row-major.
-struct Layer {
+/// One encoder layer's dense weights, `[in, out]` row-major F32, before an engine
+/// takes them (and maybe converts them).
+pub(crate) struct DenseWeights {
     w_qkv: Vec<f32>,
     b_qkv: Vec<f32>,
     w_o: Vec<f32>,
-    b_o: Vec<f32>,
-    ln1_g: Vec<f32>,
-    ln1_b: Vec<f32>,
     w_1: Vec<f32>,
     b_1: Vec<f32>,
     w_2: Vec<f32>,
+}
+
+/// One encoder layer's parameters applied outside the engine (bias + LayerNorm).
+struct Norms {
+    b_o: Vec<f32>,
+    ln1_g: Vec<f32>,
+    ln1_b: Vec<f32>,
     b_2: Vec<f32>,
     ln2_g: Vec<f32>,
     ln2_b: Vec<f32>,
+}
+
+/// Where a sequence sits in a pack: its first row and its length.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span {
+    offset: usize,
+    len: usize,
+}
+
+/// The matrix-multiply side of an encoder layer, implemented once per engine. The
+/// forward pass hands it activation buffers of [`Compute::rows`] rows (of which the
+/// first `t` are the pack's tokens) and does everything else itself.
+trait Compute: Sync {
+    /// The element type of matmul inputs (`f32` or [`Bf16`]).
+    type T: Elem;
+    /// Engine, precision and kernels, for [`FastBert::kernel_path`].
+    fn name(&self) -> String;
+    /// Rows to allocate for a pack of `tokens` tokens (engines may pad).
+    fn rows(&self, tokens: usize) -> usize;
+    /// `qkv[t, 3h] = x·Wqkv + b`.
+    fn qkv(&self, layer: usize, t: usize, x: &[Self::T], qkv: &mut [Self::T]);
+    /// Multi-head self-attention of each span: `ctx[t, h]` from `qkv`.
+    fn attention(&self, spans: &[Span], qkv: &[Self::T], ctx: &mut [Self::T]);
+    /// `x[t, h] += ctx·Wo`.
+    fn attn_out(&self, layer: usize, t: usize, ctx: &[Self::T], x: &mut [f32]);
+    /// `ff[t, i] = act(x·W1 + b1)`.
+    fn ffn_up(&self, layer: usize, t: usize, x: &[Self::T], ff: &mut [Self::T]);
+    /// `x[t, h] += ff·W2`.
+    fn ffn_down(&self, layer: usize, t: usize, ff: &[Self::T], x: &mut [f32]);
+}
+
+/// The engine chosen at load time.
+enum Engine {
+    Portable(Portable),
+    OneDnnF32(OneDnn<f32>),
+    OneDnnBf16(OneDnn<Bf16>),
 }
 
 /// A loaded BERT encoder. Immutable after loading, so `embed` may be called
@@ -173,10 +220,10 @@ pub struct FastBert {
     emb_ln_g: Vec<f32>,
     emb_ln_b: Vec<f32>,
     vocab: usize,
-    layers: Vec<Layer>,
+    norms: Vec<Norms>,
+    engine: Engine,
     isa: Isa,
-    backend: Backend,
-    /// Tokens per packed forward pass.
+    /// Most tokens per packed forward pass.
     pack_tokens: usize,
 }
 
@@ -273,34 +320,23 @@ fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
-/// Raw pointer that may be shared with rayon tasks writing disjoint regions.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only for disjoint writes coordinated by the caller.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// Method access makes closures capture the whole (Send) wrapper.
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-thread_local! {
-    /// Per-thread attention score scratch (`len x len`), reused across calls.
-    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 impl FastBert {
-    /// Loads config.json + model.safetensors from a BERT-family model dir.
+    /// Loads config.json + model.safetensors from a BERT-family model dir and sets up
+    /// the engine.
     ///
-    /// The matmul back-end is OpenBLAS if its shared library can be opened at
-    /// run time (`libopenblas.so.0`), else the pure-Rust `gemm` crate;
-    /// [`FastBert::kernel_path`] says which runs. `PAPERSCOPE_GEMM=gemm` or
-    /// `=openblas` forces the choice.
-    /// `PAPERSCOPE_PACK` overrides the tokens per packed pass (default 2048).
-    pub fn load(model_dir: &Path) -> Result<FastBert, FastBertError> {
+    /// `kernels`: `None` picks oneDNN when `libdnnl.so.2` (v2.x) can be opened, else the
+    /// portable engine. `precision`: `None` picks BF16 when oneDNN runs BF16 matmuls on
+    /// AMX tile units (where it is several times faster and still matches F32 to cosine
+    /// ≥ 0.9999), else F32. `PAPERSCOPE_PACK` overrides the tokens per pack.
+    ///
+    /// # Errors
+    /// Unreadable or unsupported model files; oneDNN asked for but not available; BF16
+    /// asked for with the portable engine.
+    pub fn load(
+        model_dir: &Path,
+        kernels: Option<Kernels>,
+        precision: Option<Precision>,
+    ) -> Result<FastBert, FastBertError> {
         let read = |name: &str| {
             let path = model_dir.join(name);
             std::fs::read(&path).map_err(|source| FastBertError::Io { path, source })
@@ -337,7 +373,8 @@ impl FastBert {
         let emb_ln_g = src.get("embeddings.LayerNorm.weight", &[h])?;
         let emb_ln_b = src.get("embeddings.LayerNorm.bias", &[h])?;
 
-        let mut layers = Vec::with_capacity(cfg.layers);
+        let mut dense = Vec::with_capacity(cfg.layers);
+        let mut norms = Vec::with_capacity(cfg.layers);
         let i = cfg.intermediate;
         for l in 0..cfg.layers {
             let p = format!("encoder.layer.{l}.");
@@ -355,33 +392,25 @@ impl FastBert {
             let mut b_qkv = src.get(&format!("{p}attention.self.query.bias"), &[h])?;
             b_qkv.extend(src.get(&format!("{p}attention.self.key.bias"), &[h])?);
             b_qkv.extend(src.get(&format!("{p}attention.self.value.bias"), &[h])?);
-            layers.push(Layer {
+            dense.push(DenseWeights {
                 w_qkv,
                 b_qkv,
                 w_o: src.linear_t(&format!("{p}attention.output.dense.weight"), h, h)?,
-                b_o: src.get(&format!("{p}attention.output.dense.bias"), &[h])?,
-                ln1_g: src.get(&format!("{p}attention.output.LayerNorm.weight"), &[h])?,
-                ln1_b: src.get(&format!("{p}attention.output.LayerNorm.bias"), &[h])?,
                 w_1: src.linear_t(&format!("{p}intermediate.dense.weight"), i, h)?,
                 b_1: src.get(&format!("{p}intermediate.dense.bias"), &[i])?,
                 w_2: src.linear_t(&format!("{p}output.dense.weight"), h, i)?,
+            });
+            norms.push(Norms {
+                b_o: src.get(&format!("{p}attention.output.dense.bias"), &[h])?,
+                ln1_g: src.get(&format!("{p}attention.output.LayerNorm.weight"), &[h])?,
+                ln1_b: src.get(&format!("{p}attention.output.LayerNorm.bias"), &[h])?,
                 b_2: src.get(&format!("{p}output.dense.bias"), &[h])?,
                 ln2_g: src.get(&format!("{p}output.LayerNorm.weight"), &[h])?,
                 ln2_b: src.get(&format!("{p}output.LayerNorm.bias"), &[h])?,
             });
         }
-        let open_blas = || {
-            matmul::Cblas::shared()
-                .map(Backend::Cblas)
-                .unwrap_or(Backend::GemmCrate)
-        };
-        let backend = match std::env::var("PAPERSCOPE_GEMM").as_deref() {
-            Ok("openblas") => open_blas(),
-            Ok("gemm") => Backend::GemmCrate,
-            _ => DEFAULT_BACKEND_IS_BLAS
-                .then(open_blas)
-                .unwrap_or(Backend::GemmCrate),
-        };
+        let isa = Isa::detect();
+        let engine = Engine::new(&cfg, dense, isa, kernels, precision)?;
         let pack_tokens = std::env::var("PAPERSCOPE_PACK")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -395,21 +424,35 @@ impl FastBert {
             emb_ln_g,
             emb_ln_b,
             vocab,
-            layers,
-            isa: Isa::detect(),
-            backend,
+            norms,
+            engine,
+            isa,
             pack_tokens,
         })
     }
 
-    /// Human-readable description of the kernel path that runs.
+    /// Human-readable description of what runs, e.g. `onednn bf16
+    /// (brg:avx512_core_amx_bf16, oneDNN 2.6.3 (libdnnl.so.2)), avx2+fma element-wise
+    /// kernels, 2 threads`.
     pub fn kernel_path(&self) -> String {
+        let engine = match &self.engine {
+            Engine::Portable(c) => c.name(),
+            Engine::OneDnnF32(c) => c.name(),
+            Engine::OneDnnBf16(c) => c.name(),
+        };
         format!(
-            "f32 packed (no padding), {} matmuls, {} element-wise kernels, {} threads",
-            self.backend.name(),
+            "{engine}, packed (no padding), {} element-wise kernels, {} threads",
             self.isa.name(),
             rayon::current_num_threads()
         )
+    }
+
+    /// The precision of the matrix multiplies.
+    pub fn precision(&self) -> Precision {
+        match self.engine {
+            Engine::OneDnnBf16(_) => Precision::Bf16,
+            Engine::Portable(_) | Engine::OneDnnF32(_) => Precision::F32,
+        }
     }
 
     /// Embeds a batch of token-id sequences (each already truncated, with
@@ -417,185 +460,120 @@ impl FastBert {
     /// L2-normalised vector per sequence, pooled by `pooling`, in input order.
     ///
     /// Sequences are sorted by length and packed into groups of up to
-    /// `MAX_PACK_TOKENS` tokens. Ids outside the vocabulary are mapped to
+    /// `pack_tokens` tokens. Ids outside the vocabulary are mapped to
     /// id 0, tokens beyond `max_position_embeddings` are dropped, and an
     /// empty sequence gives a zero vector (none of these occur with a proper
     /// tokenizer).
     pub fn embed(&self, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
+        match &self.engine {
+            Engine::Portable(c) => self.embed_with(c, seqs, pooling),
+            Engine::OneDnnF32(c) => self.embed_with(c, seqs, pooling),
+            Engine::OneDnnBf16(c) => self.embed_with(c, seqs, pooling),
+        }
+    }
+
+    fn embed_with<C: Compute>(&self, c: &C, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
         let h = self.cfg.hidden;
-        let mut out = vec![Vec::new(); seqs.len()];
+        let threads = rayon::current_num_threads();
         let mut order: Vec<usize> = (0..seqs.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].len()));
         let clip = |s: &[u32]| s.len().min(self.cfg.max_positions);
-        // Cut the length-sorted sequences into packs of up to `pack_tokens` tokens.
+        // Packs of up to `pack_tokens` tokens, but small enough that a small batch still
+        // gives every thread a pack.
+        let total: usize = seqs.iter().map(|s| clip(s)).sum();
+        let cap = self.pack_tokens.min(total.div_ceil(threads)).max(1);
         let mut packs: Vec<&[usize]> = Vec::new();
         let mut start = 0;
         while start < order.len() {
             let mut end = start;
             let mut tokens = 0;
-            while end < order.len()
-                && (end == start || tokens + clip(seqs[order[end]]) <= self.pack_tokens)
-            {
+            while end < order.len() && (end == start || tokens + clip(seqs[order[end]]) <= cap) {
                 tokens += clip(seqs[order[end]]);
                 end += 1;
             }
             packs.push(&order[start..end]);
             start = end;
         }
-        let run = |pack: &[usize], threads: usize| {
+        let run = |pack: &[usize]| {
             let group: Vec<&[u32]> = pack.iter().map(|&i| &seqs[i][..clip(seqs[i])]).collect();
-            self.forward_pack(&group, pooling, threads)
+            self.forward(c, &group, pooling)
         };
-        let threads = rayon::current_num_threads();
-        // Enough packs to keep every thread busy: run whole packs in parallel,
-        // each single-threaded (no fork-join per matmul, no idle waits, robust
-        // when other processes share the cores). Otherwise (a few short
-        // texts, e.g. a query) parallelise inside each pack instead.
-        let results: Vec<Vec<Vec<f32>>> = if packs.len() >= 2 * threads && threads > 1 {
-            packs.par_iter().map(|p| run(p, 1)).collect()
+        let results: Vec<Vec<Vec<f32>>> = if threads > 1 && packs.len() > 1 {
+            packs.par_iter().map(|p| run(p)).collect()
         } else {
-            packs.iter().map(|p| run(p, threads)).collect()
+            packs.iter().map(|p| run(p)).collect()
         };
+        let mut out = vec![Vec::new(); seqs.len()];
         for (pack, vecs) in packs.iter().zip(results) {
             for (&i, v) in pack.iter().zip(vecs) {
                 out[i] = v;
             }
         }
-        for v in out.iter_mut() {
-            if v.is_empty() {
-                *v = vec![0.0; h];
-            }
+        for v in out.iter_mut().filter(|v| v.is_empty()) {
+            *v = vec![0.0; h];
         }
         out
     }
 
-    /// Runs the encoder on one pack of sequences and pools each.
-    /// `threads` > 1 parallelises the matmuls and attention of this pack.
-    fn forward_pack(&self, seqs: &[&[u32]], pooling: Pooling, threads: usize) -> Vec<Vec<f32>> {
+    /// Runs the encoder on one pack of sequences, single-threaded, and pools each.
+    fn forward<C: Compute>(&self, c: &C, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
         let cfg = &self.cfg;
         let (h, inter, isa) = (cfg.hidden, cfg.intermediate, self.isa);
-        let offsets: Vec<usize> = seqs
+        let spans: Vec<Span> = seqs
             .iter()
             .scan(0, |acc, s| {
-                let o = *acc;
+                let span = Span {
+                    offset: *acc,
+                    len: s.len(),
+                };
                 *acc += s.len();
-                Some(o)
+                Some(span)
             })
             .collect();
         let t = seqs.iter().map(|s| s.len()).sum::<usize>();
         if t == 0 {
             return vec![vec![0.0; h]; seqs.len()];
         }
+        let rows = c.rows(t);
         // Embeddings: word + position + type 0, then LayerNorm.
-        let mut x = vec![0.0f32; t * h];
-        for (s, &off) in seqs.iter().zip(&offsets) {
+        let mut x = vec![0.0f32; rows * h];
+        for (s, span) in seqs.iter().zip(&spans) {
             for (p, &id) in s.iter().enumerate() {
                 let id = if (id as usize) < self.vocab {
                     id as usize
                 } else {
                     0
                 };
-                let row = &mut x[(off + p) * h..(off + p + 1) * h];
+                let row = &mut x[(span.offset + p) * h..(span.offset + p + 1) * h];
                 row.copy_from_slice(&self.word[id * h..(id + 1) * h]);
                 kernels::add(isa, row, &self.pos[p * h..(p + 1) * h]);
                 kernels::add(isa, row, &self.type0);
             }
         }
-        kernels::layer_norm(isa, &mut x, None, &self.emb_ln_g, &self.emb_ln_b, cfg.eps);
-
-        let mut qkv = vec![0.0f32; t * 3 * h];
-        let mut ctx = vec![0.0f32; t * h];
-        let mut ff = vec![0.0f32; t * inter];
-        let full = |ptr: *const f32, rs: usize| View { ptr, rs, cs: 1 };
-
-        for layer in &self.layers {
-            // qkv = x * Wqkv + b (bias pre-loaded, product accumulated).
-            for row in qkv.chunks_exact_mut(3 * h) {
-                row.copy_from_slice(&layer.b_qkv);
-            }
-            // SAFETY: buffers sized t x {h, 3h}; no aliasing.
-            unsafe {
-                self.backend.sgemm(
-                    t,
-                    3 * h,
-                    h,
-                    full(x.as_ptr(), h),
-                    full(layer.w_qkv.as_ptr(), 3 * h),
-                    qkv.as_mut_ptr(),
-                    3 * h,
-                    true,
-                    threads,
-                );
-            }
-            self.attention(seqs, &offsets, &qkv, &mut ctx, threads);
-            // x += ctx * Wo; x = LN(x + bo).
-            // SAFETY: as above.
-            unsafe {
-                self.backend.sgemm(
-                    t,
-                    h,
-                    h,
-                    full(ctx.as_ptr(), h),
-                    full(layer.w_o.as_ptr(), h),
-                    x.as_mut_ptr(),
-                    h,
-                    true,
-                    threads,
-                );
-            }
-            kernels::layer_norm(
-                isa,
-                &mut x,
-                Some(&layer.b_o),
-                &layer.ln1_g,
-                &layer.ln1_b,
-                cfg.eps,
-            );
-            // ff = act(x * W1 + b1).
-            // SAFETY: as above.
-            unsafe {
-                self.backend.sgemm(
-                    t,
-                    inter,
-                    h,
-                    full(x.as_ptr(), h),
-                    full(layer.w_1.as_ptr(), inter),
-                    ff.as_mut_ptr(),
-                    inter,
-                    false,
-                    threads,
-                );
-            }
-            kernels::bias_act(isa, &mut ff, &layer.b_1, cfg.act);
-            // x += ff * W2; x = LN(x + b2).
-            // SAFETY: as above.
-            unsafe {
-                self.backend.sgemm(
-                    t,
-                    h,
-                    inter,
-                    full(ff.as_ptr(), inter),
-                    full(layer.w_2.as_ptr(), h),
-                    x.as_mut_ptr(),
-                    h,
-                    true,
-                    threads,
-                );
-            }
-            kernels::layer_norm(
-                isa,
-                &mut x,
-                Some(&layer.b_2),
-                &layer.ln2_g,
-                &layer.ln2_b,
-                cfg.eps,
-            );
+        let zero = C::T::default();
+        let mut xin = vec![zero; rows * h];
+        let mut qkv = vec![zero; rows * 3 * h];
+        let mut ctx = vec![zero; rows * h];
+        let mut ff = vec![zero; rows * inter];
+        let norm = |x: &mut [f32], xin: &mut [C::T], bias: Option<&[f32]>, g: &[f32], b: &[f32]| {
+            C::T::layer_norm(isa, &mut x[..t * h], bias, g, b, cfg.eps, &mut xin[..t * h]);
+        };
+        norm(&mut x, &mut xin, None, &self.emb_ln_g, &self.emb_ln_b);
+        for (l, n) in self.norms.iter().enumerate() {
+            c.qkv(l, t, &xin, &mut qkv);
+            c.attention(&spans, &qkv, &mut ctx);
+            c.attn_out(l, t, &ctx, &mut x);
+            norm(&mut x, &mut xin, Some(&n.b_o), &n.ln1_g, &n.ln1_b);
+            c.ffn_up(l, t, &xin, &mut ff);
+            c.ffn_down(l, t, &ff, &mut x);
+            norm(&mut x, &mut xin, Some(&n.b_2), &n.ln2_g, &n.ln2_b);
         }
 
         seqs.iter()
-            .zip(&offsets)
-            .map(|(s, &off)| {
+            .zip(&spans)
+            .map(|(s, span)| {
                 let mut v = vec![0.0f32; h];
+                let off = span.offset;
                 match pooling {
                     Pooling::Mean => {
                         for p in 0..s.len() {
@@ -617,81 +595,91 @@ impl FastBert {
             })
             .collect()
     }
+}
 
-    /// Multi-head self-attention for every (sequence, head) pair in parallel.
-    /// Reads Q/K/V in place from `qkv` (`[t, 3h]`) and writes each head's
-    /// context into its column block of `ctx` (`[t, h]`).
-    fn attention(
-        &self,
-        seqs: &[&[u32]],
-        offsets: &[usize],
-        qkv: &[f32],
-        ctx: &mut [f32],
-        threads: usize,
-    ) {
-        let (h, nh, isa) = (self.cfg.hidden, self.cfg.heads, self.isa);
-        let dh = h / nh;
-        let scale = 1.0 / (dh as f32).sqrt();
-        let ctx_ptr = SendPtr(ctx.as_mut_ptr());
-        let qkv_ptr = qkv.as_ptr() as usize;
-        let jobs: Vec<(usize, usize)> = (0..seqs.len())
-            .flat_map(|s| (0..nh).map(move |hd| (s, hd)))
-            .collect();
-        let job = |(s, hd): (usize, usize)| {
-            let len = seqs[s].len();
-            let off = offsets[s];
-            let base = qkv_ptr as *const f32;
-            SCORES.with(|cell| {
-                let mut scores = cell.borrow_mut();
-                if scores.len() < len * len {
-                    scores.resize(len * len, 0.0);
-                }
-                let sc = &mut scores[..len * len];
-                // SAFETY: Q/K/V views stay inside `qkv` (rows off..off+len, columns of
-                // this head); the ctx block (rows of s, columns of hd) is written by
-                // this job only.
-                unsafe {
-                    let q = View {
-                        ptr: base.add(off * 3 * h + hd * dh),
-                        rs: 3 * h,
-                        cs: 1,
-                    };
-                    // K^T as a [dh, len] view: element (k, n) = K[n, k].
-                    let kt = View {
-                        ptr: base.add(off * 3 * h + h + hd * dh),
-                        rs: 1,
-                        cs: 3 * h,
-                    };
-                    let v = View {
-                        ptr: base.add(off * 3 * h + 2 * h + hd * dh),
-                        rs: 3 * h,
-                        cs: 1,
-                    };
-                    self.backend
-                        .sgemm(len, len, dh, q, kt, sc.as_mut_ptr(), len, false, 1);
-                    kernels::softmax_rows(isa, sc, len, scale);
-                    self.backend.sgemm(
-                        len,
-                        dh,
-                        len,
-                        View {
-                            ptr: sc.as_ptr(),
-                            rs: len,
-                            cs: 1,
-                        },
-                        v,
-                        ctx_ptr.get().add(off * h + hd * dh),
-                        h,
-                        false,
-                        1,
-                    );
-                }
-            });
+/// The engine the options resolve to on this machine, before any weights are loaded.
+enum Choice {
+    Portable,
+    OneDnn(&'static Dnnl, Precision),
+}
+
+impl Choice {
+    /// Applies the rules of [`FastBert::load`]: oneDNN when installed unless `kernels`
+    /// says otherwise; BF16 when oneDNN runs BF16 matmuls on AMX tile units unless
+    /// `precision` says otherwise (without AMX they are no faster than F32, so auto keeps
+    /// the exact path).
+    fn resolve(
+        kernels: Option<Kernels>,
+        precision: Option<Precision>,
+    ) -> Result<Choice, FastBertError> {
+        let dnnl = match kernels {
+            Some(Kernels::Portable) => None,
+            Some(Kernels::OneDnn) => Some(Dnnl::shared().ok_or_else(|| {
+                FastBertError::Unsupported(
+                    "oneDNN was asked for but libdnnl.so.2 (oneDNN 2.x) cannot be opened; install libdnnl2".into(),
+                )
+            })?),
+            None => Dnnl::shared(),
         };
-        if threads > 1 {
-            jobs.into_par_iter().for_each(job);
-        } else {
-            jobs.into_iter().for_each(job);
+        Ok(match (dnnl, precision) {
+            (None, Some(Precision::Bf16)) => {
+                return Err(FastBertError::Unsupported(
+                    "bf16 needs the oneDNN engine (libdnnl.so.2)".into(),
+                ))
+            }
+            (None, _) => Choice::Portable,
+            (Some(d), Some(p)) => Choice::OneDnn(d, p),
+            (Some(d), None) if d.bf16_on_amx() => Choice::OneDnn(d, Precision::Bf16),
+            (Some(d), None) => Choice::OneDnn(d, Precision::F32),
+        })
+    }
+}
+
+/// What [`FastBert::load`] would run with these options on this machine, e.g. `onednn
+/// bf16 (brg:avx512_core_amx_bf16, oneDNN 2.6.3 (libdnnl.so.2)), avx512 element-wise
+/// kernels`; for `--version` and logs.
+///
+/// # Errors
+/// As [`FastBert::load`] for options that cannot be met here.
+pub fn describe(
+    kernels: Option<Kernels>,
+    precision: Option<Precision>,
+) -> Result<String, FastBertError> {
+    let engine = match Choice::resolve(kernels, precision)? {
+        Choice::Portable => "portable f32 (gemm crate)".to_string(),
+        Choice::OneDnn(d, p) => {
+            let amx = if p == Precision::Bf16 && d.bf16_on_amx() {
+                " on AMX tiles"
+            } else {
+                ""
+            };
+            format!("onednn {}{amx} ({})", p.name(), d.version)
         }
+    };
+    Ok(format!(
+        "{engine}, {} element-wise kernels",
+        Isa::detect().name()
+    ))
+}
+
+impl Engine {
+    /// Builds the engine [`Choice::resolve`] picks.
+    fn new(
+        cfg: &Config,
+        dense: Vec<DenseWeights>,
+        isa: Isa,
+        kernels: Option<Kernels>,
+        precision: Option<Precision>,
+    ) -> Result<Engine, FastBertError> {
+        let (h, i, nh, act) = (cfg.hidden, cfg.intermediate, cfg.heads, cfg.act);
+        Ok(match Choice::resolve(kernels, precision)? {
+            Choice::Portable => Engine::Portable(Portable::new(dense, h, i, nh, act, isa)),
+            Choice::OneDnn(d, Precision::F32) => {
+                Engine::OneDnnF32(OneDnn::new(d, &dense, h, i, nh, act, isa)?)
+            }
+            Choice::OneDnn(d, Precision::Bf16) => {
+                Engine::OneDnnBf16(OneDnn::new(d, &dense, h, i, nh, act, isa)?)
+            }
+        })
     }
 }

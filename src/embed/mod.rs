@@ -7,19 +7,22 @@
 //! `1_Pooling/config.json`) → L2 normalisation. Because every vector has unit length, the
 //! dot product of two embeddings is their cosine similarity, which the index relies on.
 //!
-//! Two backends compute the same function:
+//! Three backends compute the same function:
 //!
-//! * **fast** (default): paperscope's own BERT forward pass (`fast`): no padding (a
-//!   batch is packed into one token matrix), fused bias/residual/LayerNorm/GELU, no
-//!   per-layer allocation, packs run in parallel on every core, matrix multiplies through
-//!   OpenBLAS when `libopenblas.so.0` is installed (opened at run time) else the pure-Rust
-//!   `gemm` crate, AVX2+FMA element-wise kernels chosen at run time.
+//! * **onednn** (default where `libdnnl.so.2`, oneDNN 2.x, is installed): paperscope's
+//!   own BERT forward pass (`fast`) with every matrix multiply through oneDNN, opened at
+//!   run time. Precision **bf16** by default on CPUs with AMX tile units (BF16 weights
+//!   and matmul inputs, F32 accumulation, residual stream, LayerNorm and softmax), else
+//!   **f32**.
+//! * **portable**: the same forward pass in F32 with the pure-Rust `gemm` crate; needs
+//!   no system library.
 //! * **candle**: candle-transformers' `BertModel`, the reference; batches padded to their
 //!   longest text.
 //!
-//! `PAPERSCOPE_BACKEND=candle|fast` picks one; both match sentence-transformers to cosine
-//! ≥ 0.9999 on the golden texts (a test runs both). Texts are sorted by token count
-//! before batching either way. Output order always matches input order.
+//! All of them match sentence-transformers to cosine ≥ 0.9999 on the golden texts (a test
+//! runs each). [`EmbedOptions::from_env`] reads `PAPERSCOPE_BACKEND` and
+//! `PAPERSCOPE_PRECISION`. Texts are sorted by token count before batching either way.
+//! Output order always matches input order.
 
 mod candle;
 mod fast;
@@ -63,7 +66,7 @@ pub enum Error {
     Tokenizer(String),
     #[error("model forward pass failed: {0}")]
     Forward(#[from] candle_core::Error),
-    #[error("unknown backend '{0}' in PAPERSCOPE_BACKEND (expected fast or candle)")]
+    #[error("bad embedding option: {0}")]
     Backend(String),
 }
 
@@ -89,21 +92,95 @@ pub struct ModelInfo {
 /// Which forward pass to run (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
-    Fast,
+    /// oneDNN when installed, else portable.
+    Auto,
+    /// Own forward pass, oneDNN matmuls.
+    OneDnn,
+    /// Own forward pass, pure-Rust matmuls, F32.
+    Portable,
+    /// candle-transformers' `BertModel`, F32.
     Candle,
 }
 
-impl BackendKind {
-    /// `PAPERSCOPE_BACKEND` (`fast` or `candle`), default fast.
+/// Numeric precision of the matrix multiplies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    /// BF16 weights and matmul inputs, F32 accumulation (oneDNN only).
+    Bf16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+/// How to run the model: backend and precision (`None`: chosen for this CPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbedOptions {
+    pub backend: BackendKind,
+    pub precision: Option<Precision>,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        EmbedOptions {
+            backend: BackendKind::Auto,
+            precision: None,
+        }
+    }
+}
+
+impl EmbedOptions {
+    /// What these options run on this machine, without loading a model, e.g. `onednn
+    /// bf16 (oneDNN 2.6.3 (libdnnl.so.2)), avx512 element-wise kernels`.
+    ///
+    /// # Errors
+    /// Options that cannot be met here (as [`Embedder::load_with`]).
+    pub fn describe(&self) -> Result<String, Error> {
+        let kernels = match self.backend {
+            BackendKind::Candle => return Ok("candle: candle-transformers BertModel, f32".into()),
+            BackendKind::Auto => None,
+            BackendKind::OneDnn => Some(fast::Kernels::OneDnn),
+            BackendKind::Portable => Some(fast::Kernels::Portable),
+        };
+        fast::describe(kernels, self.precision).map_err(|e| Error::Backend(e.to_string()))
+    }
+
+    /// `PAPERSCOPE_BACKEND` (`auto`, `onednn`, `portable`, `candle`; default auto) and
+    /// `PAPERSCOPE_PRECISION` (`auto`, `f32`, `bf16`; default auto).
     ///
     /// # Errors
     /// [`Error::Backend`] for any other value.
-    pub fn from_env() -> Result<BackendKind, Error> {
-        match std::env::var("PAPERSCOPE_BACKEND").as_deref() {
-            Err(_) | Ok("") | Ok("fast") => Ok(BackendKind::Fast),
-            Ok("candle") => Ok(BackendKind::Candle),
-            Ok(other) => Err(Error::Backend(other.to_string())),
-        }
+    pub fn from_env() -> Result<EmbedOptions, Error> {
+        let var = |name| std::env::var(name).unwrap_or_default().to_ascii_lowercase();
+        let backend = match var("PAPERSCOPE_BACKEND").as_str() {
+            "" | "auto" | "fast" => BackendKind::Auto,
+            "onednn" => BackendKind::OneDnn,
+            "portable" => BackendKind::Portable,
+            "candle" => BackendKind::Candle,
+            other => {
+                return Err(Error::Backend(format!(
+                    "PAPERSCOPE_BACKEND={other} (expected auto, onednn, portable or candle)"
+                )))
+            }
+        };
+        let precision = match var("PAPERSCOPE_PRECISION").as_str() {
+            "" | "auto" => None,
+            "f32" => Some(Precision::F32),
+            "bf16" => Some(Precision::Bf16),
+            other => {
+                return Err(Error::Backend(format!(
+                    "PAPERSCOPE_PRECISION={other} (expected auto, f32 or bf16)"
+                )))
+            }
+        };
+        Ok(EmbedOptions { backend, precision })
     }
 }
 
@@ -146,14 +223,15 @@ impl Embedder {
     /// A missing or incomplete directory gives a one-line [`Error::ModelDir`] naming the
     /// path and the command that fixes it.
     pub fn load(dir: &Path) -> Result<Embedder, Error> {
-        Embedder::load_backend(dir, BackendKind::from_env()?)
+        Embedder::load_with(dir, EmbedOptions::from_env()?)
     }
 
-    /// Loads the model in `dir` with a given backend.
+    /// Loads the model in `dir` to run with `opts`.
     ///
     /// # Errors
-    /// As [`Embedder::load`].
-    pub fn load_backend(dir: &Path, kind: BackendKind) -> Result<Embedder, Error> {
+    /// As [`Embedder::load`]; also when the options cannot be met here (oneDNN asked
+    /// for but not installed, BF16 without oneDNN or with the candle backend).
+    pub fn load_with(dir: &Path, opts: EmbedOptions) -> Result<Embedder, Error> {
         let model = ModelDir::open(dir)?;
         let mut tokenizer = Tokenizer::from_file(model.tokenizer_path())
             .map_err(|e| Error::model(&model, TokError(e.to_string())))?;
@@ -164,11 +242,22 @@ impl Embedder {
             }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         tokenizer.with_padding(None::<PaddingParams>);
-        let backend = match kind {
-            BackendKind::Fast => Backend::Fast(
-                fast::FastBert::load(&model.path).map_err(|e| Error::model(&model, e))?,
-            ),
+        let backend = match opts.backend {
+            BackendKind::Candle if opts.precision == Some(Precision::Bf16) => {
+                return Err(Error::Backend("the candle backend runs in f32 only".into()))
+            }
             BackendKind::Candle => Backend::Candle(candle::CandleBert::load(&model)?),
+            other => {
+                let kernels = match other {
+                    BackendKind::OneDnn => Some(fast::Kernels::OneDnn),
+                    BackendKind::Portable => Some(fast::Kernels::Portable),
+                    _ => None,
+                };
+                Backend::Fast(
+                    fast::FastBert::load(&model.path, kernels, opts.precision)
+                        .map_err(|e| Error::model(&model, e))?,
+                )
+            }
         };
         let info = ModelInfo {
             name: model.name.clone(),
@@ -192,14 +281,22 @@ impl Embedder {
         self.info.dim
     }
 
-    /// Which forward pass runs, with its kernel path, e.g.
-    /// `fast: f32 packed (no padding), cblas (libopenblas.so.0) matmuls, avx2+fma ...`.
+    /// Which forward pass runs, with its kernel path, e.g. `onednn bf16
+    /// (brg:avx512_core_amx_bf16, oneDNN 2.6.3 (libdnnl.so.2)), packed (no padding), ...`.
     pub fn backend(&self) -> String {
         match &self.backend {
-            Backend::Fast(f) => format!("fast: {}", f.kernel_path()),
+            Backend::Fast(f) => f.kernel_path(),
             Backend::Candle(_) => {
                 "candle: candle-transformers BertModel, f32, padded batches".into()
             }
+        }
+    }
+
+    /// The precision of the model's matrix multiplies.
+    pub fn precision(&self) -> Precision {
+        match &self.backend {
+            Backend::Fast(f) => f.precision(),
+            Backend::Candle(_) => Precision::F32,
         }
     }
 
@@ -262,17 +359,58 @@ impl Embedder {
 struct TokError(String);
 
 /// Dot product of two equal-length vectors; for unit vectors, their cosine similarity.
+///
+/// The hot loop of every search (HNSW walks and exact scans), so it is compiled for
+/// AVX-512 and AVX2 + FMA as well as the baseline and picks one at run time.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent accumulators let the compiler vectorise without reassociating.
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") {
+            // SAFETY: the CPU supports the features `dot_avx512` is compiled for.
+            return unsafe { dot_avx512(a, b) };
+        }
+        if has!("avx2") && has!("fma") {
+            // SAFETY: as above.
+            return unsafe { dot_avx2(a, b) };
+        }
+    }
+    dot_impl(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    dot_impl(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_impl(a, b)
+}
+
+#[inline(always)]
+fn dot_impl(a: &[f32], b: &[f32]) -> f32 {
+    // 64 independent accumulators let the compiler vectorise without reassociating, in
+    // four (AVX-512) or eight (AVX2) registers, so additions do not wait on each other.
+    const LANES: usize = 64;
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
+        for k in 0..LANES {
             acc[k] += x[k] * y[k];
         }
     }
     let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
+    let mut width = LANES / 2;
+    while width > 0 {
+        for k in 0..width {
+            acc[k] += acc[k + width];
+        }
+        width /= 2;
+    }
+    acc[0] + tail
 }

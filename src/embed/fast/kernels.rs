@@ -1,13 +1,13 @@
 //! Element-wise and row-wise kernels (bias, GELU, LayerNorm, softmax, pooling).
 //!
 //! Every kernel is written once as plain, branch-free Rust over slices (`*_impl`
-//! functions marked `#[inline(always)]`) and instantiated twice: inside an
-//! `#[target_feature(enable = "avx2,fma")]` wrapper, where LLVM auto-vectorises
-//! the loops to 8-wide AVX2 with fused multiply-adds, and as a portable
-//! fallback for CPUs without AVX2. The choice is made once at load time
-//! ([`Isa::detect`]), so the binary needs no `-C target-cpu` flags.
+//! functions marked `#[inline(always)]`) and instantiated three times: inside
+//! `#[target_feature]` wrappers for AVX-512 and for AVX2 + FMA, where LLVM
+//! auto-vectorises the loops 16- or 8-wide with fused multiply-adds, and as a
+//! portable fallback. The choice is made once at load time ([`Isa::detect`]), so
+//! the binary needs no `-C target-cpu` flags.
 //!
-//! Reductions use 8 independent accumulators so that LLVM may vectorise them
+//! Reductions use 16 independent accumulators so that LLVM may vectorise them
 //! without fast-math (strict IEEE ordering otherwise forbids it).
 //! `exp` and `erf` are branch-free polynomial approximations (a few ULP in
 //! f32) so that they vectorise too: a scalar libm `erff` per element would
@@ -16,6 +16,8 @@
 /// Instruction set the kernels were instantiated for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
+    /// x86-64 AVX-512 (F, BW, VL, DQ) + FMA (auto-vectorised 16-wide).
+    Avx512,
     /// x86-64 AVX2 + FMA (auto-vectorised 8-wide).
     Avx2Fma,
     /// Portable scalar / baseline-SIMD code.
@@ -27,6 +29,15 @@ impl Isa {
     pub fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f")
+                && has!("avx512bw")
+                && has!("avx512vl")
+                && has!("avx512dq")
+                && has!("fma")
+            {
+                return Isa::Avx512;
+            }
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
@@ -39,9 +50,78 @@ impl Isa {
     /// Short name for [`super::FastBert::kernel_path`].
     pub fn name(self) -> &'static str {
         match self {
+            Isa::Avx512 => "avx512",
             Isa::Avx2Fma => "avx2+fma",
             Isa::Generic => "generic",
         }
+    }
+}
+
+/// A bfloat16 value: the upper half of an f32's bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Bf16(pub u16);
+
+/// Element types of the activations that feed matrix multiplies.
+pub trait Elem: Copy + Default + Send + Sync + 'static {
+    /// `dst = softmax(scale * x)` converted, for one row; clobbers `x`.
+    fn softmax(isa: Isa, x: &mut [f32], scale: f32, dst: &mut [Self]);
+    /// [`layer_norm`] of `x` in place, and `dst` = the result converted.
+    fn layer_norm(
+        isa: Isa,
+        x: &mut [f32],
+        bias: Option<&[f32]>,
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+        dst: &mut [Self],
+    );
+}
+
+impl Elem for f32 {
+    fn softmax(isa: Isa, x: &mut [f32], scale: f32, dst: &mut [f32]) {
+        softmax_rows(isa, x, x.len(), scale);
+        dst.copy_from_slice(x);
+    }
+
+    fn layer_norm(
+        isa: Isa,
+        x: &mut [f32],
+        bias: Option<&[f32]>,
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+        dst: &mut [f32],
+    ) {
+        layer_norm(isa, x, bias, gamma, beta, eps, None);
+        dst.copy_from_slice(x);
+    }
+}
+
+impl Bf16 {
+    fn bits_mut(s: &mut [Bf16]) -> &mut [u16] {
+        // SAFETY: Bf16 is repr(transparent) over u16.
+        unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<u16>(), s.len()) }
+    }
+}
+
+impl Elem for Bf16 {
+    fn softmax(isa: Isa, x: &mut [f32], scale: f32, dst: &mut [Bf16]) {
+        assert_eq!(x.len(), dst.len(), "bf16 softmax length. This is a bug.");
+        softmax_bf16(isa, x, scale, Bf16::bits_mut(dst));
+    }
+
+    fn layer_norm(
+        isa: Isa,
+        x: &mut [f32],
+        bias: Option<&[f32]>,
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+        dst: &mut [Bf16],
+    ) {
+        assert_eq!(x.len(), dst.len(), "bf16 layer norm length. This is a bug.");
+        layer_norm(isa, x, bias, gamma, beta, eps, Some(Bf16::bits_mut(dst)));
     }
 }
 
@@ -75,7 +155,8 @@ fn exp_approx<const FMA: bool>(x: f32) -> f32 {
     let x = x.clamp(-87.33, 88.37);
     // Round x / ln2 to nearest with the 1.5 * 2^23 trick (no libm call, vectorises).
     let magic = 12_582_912.0f32;
-    let n = (x * std::f32::consts::LOG2_E + magic) - magic;
+    let shifted = x * std::f32::consts::LOG2_E + magic;
+    let n = shifted - magic;
     let r = madd::<FMA>(n, -0.693_359_4, x);
     let r = madd::<FMA>(n, 2.121_944_4e-4, r);
     let mut p = 1.987_569_1e-4f32;
@@ -85,9 +166,66 @@ fn exp_approx<const FMA: bool>(x: f32) -> f32 {
     p = madd::<FMA>(p, r, 1.666_666_5e-1);
     p = madd::<FMA>(p, r, 0.5);
     p = madd::<FMA>(p, r * r, r + 1.0);
-    // 2^n via the exponent field; n is in [-126, 128) after the clamp.
-    let bits = ((n as i32 + 127) as u32) << 23;
+    // 2^n via the exponent field; n is in [-126, 128) after the clamp. The integer n is
+    // read off the bits of `shifted` (magic + n, same exponent as magic): a float-to-int
+    // `as` cast would saturate and check for NaN element by element, which LLVM does
+    // not vectorise.
+    let n_int = shifted.to_bits().wrapping_sub(magic.to_bits()) as i32;
+    let bits = (n_int.wrapping_add(127) as u32) << 23;
     p * f32::from_bits(bits)
+}
+
+/// Branch-free `2^t` for the arguments softmax produces (`t ≤ 0`; below -126 it returns
+/// 2^-126, effectively 0 next to the row's maximum, which contributes 1). Exact range
+/// reduction in base 2 (`t = n + f`, `|f| ≤ 1/2`) and a minimax polynomial for `2^f`:
+/// degree 6 when `PRECISE` (relative error 1e-7, about 1 ULP: the F32 path), degree 3
+/// otherwise (7.5e-5, far below BF16's rounding of 2e-3: the BF16 path, at half the
+/// cost; softmax is the largest cost outside the matrix multiplies).
+#[inline(always)]
+fn exp2_neg<const FMA: bool, const PRECISE: bool>(t: f32) -> f32 {
+    let t = if t > -126.0 { t } else { -126.0 };
+    // Round to nearest with the 1.5 * 2^23 trick; n's bits are read off `shifted` as in
+    // `exp_approx`.
+    let magic = 12_582_912.0f32;
+    let shifted = t + magic;
+    let f = t - (shifted - magic);
+    let p = if PRECISE {
+        let mut p = 1.534_580_5e-4f32;
+        p = madd::<FMA>(p, f, 1.339_993_2e-3);
+        p = madd::<FMA>(p, f, 9.618_489e-3);
+        p = madd::<FMA>(p, f, 5.550_328_6e-2);
+        p = madd::<FMA>(p, f, 2.402_264_6e-1);
+        p = madd::<FMA>(p, f, 6.931_472e-1);
+        madd::<FMA>(p, f, 1.0)
+    } else {
+        let mut p = 5.517_15e-2f32;
+        p = madd::<FMA>(p, f, 2.426_109_6e-1);
+        p = madd::<FMA>(p, f, 6.932_61e-1);
+        madd::<FMA>(p, f, 9.999_280_6e-1)
+    };
+    let n_int = shifted.to_bits().wrapping_sub(magic.to_bits()) as i32;
+    p * f32::from_bits((n_int.wrapping_add(127) as u32) << 23)
+}
+
+/// `x[i] = 2^((x[i] - max) * c)` in place; returns the sum. One pass, 16 lanes.
+#[inline(always)]
+fn exp_shifted_sum<const FMA: bool, const PRECISE: bool>(x: &mut [f32], c: f32) -> f32 {
+    let m = max16(x);
+    let mut acc = [0.0f32; 16];
+    let mut chunks = x.chunks_exact_mut(16);
+    for chunk in &mut chunks {
+        for i in 0..16 {
+            let e = exp2_neg::<FMA, PRECISE>((chunk[i] - m) * c);
+            chunk[i] = e;
+            acc[i] += e;
+        }
+    }
+    let mut sum = reduce16(acc);
+    for v in chunks.into_remainder() {
+        *v = exp2_neg::<FMA, PRECISE>((*v - m) * c);
+        sum += *v;
+    }
+    sum
 }
 
 /// Branch-free `erf(x)`: odd rational minimax approximation on [-4, 4]
@@ -147,18 +285,28 @@ fn act_impl<const FMA: bool>(x: &mut [f32], bias: &[f32], act: Act) {
     }
 }
 
-/// Sum with 8 independent lanes (vectorisable without reassociation).
+/// Adds 16 lanes pairwise.
 #[inline(always)]
-fn sum8(x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let chunks = x.chunks_exact(8);
+fn reduce16(acc: [f32; 16]) -> f32 {
+    let mut a = [0.0f32; 8];
+    for i in 0..8 {
+        a[i] = acc[i] + acc[i + 8];
+    }
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+}
+
+/// Sum with 16 independent lanes (vectorisable without reassociation).
+#[inline(always)]
+fn sum16(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let chunks = x.chunks_exact(16);
     let rem = chunks.remainder();
     for c in chunks {
-        for i in 0..8 {
+        for i in 0..16 {
             acc[i] += c[i];
         }
     }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut s = reduce16(acc);
     for v in rem {
         s += *v;
     }
@@ -166,20 +314,28 @@ fn sum8(x: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn max8(x: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; 8];
-    let chunks = x.chunks_exact(8);
+fn max16(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 16];
+    let chunks = x.chunks_exact(16);
     let rem = chunks.remainder();
     for c in chunks {
-        for i in 0..8 {
+        for i in 0..16 {
             acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
         }
     }
-    let mut m = f32::NEG_INFINITY;
-    for v in acc.iter().chain(rem) {
-        m = if *v > m { *v } else { m };
+    // Pairwise (a few vector shuffles) rather than one long dependent chain of scalar maxes.
+    let mut width = 8;
+    while width > 0 {
+        for i in 0..width {
+            acc[i] = if acc[i + width] > acc[i] {
+                acc[i + width]
+            } else {
+                acc[i]
+            };
+        }
+        width /= 2;
     }
-    m
+    rem.iter().fold(acc[0], |m, &v| if v > m { v } else { m })
 }
 
 #[inline(always)]
@@ -189,28 +345,28 @@ fn layer_norm_impl<const FMA: bool>(
     gamma: &[f32],
     beta: &[f32],
     eps: f32,
+    mut out: Option<&mut [u16]>,
 ) {
     let n = gamma.len();
     let inv_n = 1.0 / n as f32;
-    for row in x.chunks_exact_mut(n) {
+    for (r, row) in x.chunks_exact_mut(n).enumerate() {
         if let Some(b) = bias {
             for (v, b) in row.iter_mut().zip(b) {
                 *v += *b;
             }
         }
-        let mean = sum8(row) * inv_n;
+        let mean = sum16(row) * inv_n;
         // Two-pass variance: accurate even for rows with a large mean.
-        let mut acc = [0.0f32; 8];
-        let chunks = row.chunks_exact(8);
+        let mut acc = [0.0f32; 16];
+        let chunks = row.chunks_exact(16);
         let rem = chunks.remainder();
         for c in chunks {
-            for i in 0..8 {
+            for i in 0..16 {
                 let d = c[i] - mean;
                 acc[i] = madd::<FMA>(d, d, acc[i]);
             }
         }
-        let mut var =
-            ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        let mut var = reduce16(acc);
         for v in rem {
             var += (v - mean) * (v - mean);
         }
@@ -218,20 +374,39 @@ fn layer_norm_impl<const FMA: bool>(
         for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
             *v = madd::<FMA>((*v - mean) * rstd, *g, *b);
         }
+        if let Some(out) = out.as_deref_mut() {
+            to_bf16_impl(row, &mut out[r * n..(r + 1) * n]);
+        }
     }
 }
 
 #[inline(always)]
 fn softmax_rows_impl<const FMA: bool>(x: &mut [f32], n: usize, scale: f32) {
     for row in x.chunks_exact_mut(n) {
-        let m = max8(row);
-        for v in row.iter_mut() {
-            *v = exp_approx::<FMA>((*v - m) * scale);
-        }
-        let inv = 1.0 / sum8(row);
+        let inv = 1.0 / exp_shifted_sum::<FMA, true>(row, scale * std::f32::consts::LOG2_E);
         for v in row.iter_mut() {
             *v *= inv;
         }
+    }
+}
+
+/// `out = bf16(softmax(scale * x))` for one row; `x` is clobbered. The exponentials and
+/// their sum are one pass, normalisation and rounding a second.
+#[inline(always)]
+fn softmax_bf16_impl<const FMA: bool>(x: &mut [f32], scale: f32, out: &mut [u16]) {
+    let inv = 1.0 / exp_shifted_sum::<FMA, false>(x, scale * std::f32::consts::LOG2_E);
+    for (o, v) in out.iter_mut().zip(x.iter()) {
+        let b = (v * inv).to_bits();
+        *o = ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16;
+    }
+}
+
+/// Round to nearest even, the conversion PyTorch and oneDNN use (inputs are finite).
+#[inline(always)]
+fn to_bf16_impl(src: &[f32], dst: &mut [u16]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        let b = s.to_bits();
+        *d = ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16;
     }
 }
 
@@ -242,25 +417,42 @@ fn add_impl(y: &mut [f32], x: &[f32]) {
     }
 }
 
+/// Instantiates a kernel for each [`Isa`] in a module of its own name and defines the
+/// dispatching function: `dispatch!(docs name, (args), body with FMA, body without)`.
 macro_rules! dispatch {
-    ($(#[$m:meta])* $name:ident, $avx:ident, $gen:ident, ($($arg:ident : $ty:ty),*), $body_fma:expr, $body_gen:expr) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn $avx($($arg: $ty),*) {
-            $body_fma
+    ($(#[$m:meta])* $name:ident, ($($arg:ident : $ty:ty),*), $body_fma:expr, $body_gen:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+            pub(super) unsafe fn avx512($($arg: $ty),*) {
+                $body_fma
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            pub(super) unsafe fn avx2($($arg: $ty),*) {
+                $body_fma
+            }
+
+            pub(super) fn generic($($arg: $ty),*) {
+                $body_gen
+            }
         }
-        fn $gen($($arg: $ty),*) {
-            $body_gen
-        }
+
         $(#[$m])*
         #[inline]
         pub fn $name(isa: Isa, $($arg: $ty),*) {
             match isa {
+                // SAFETY: `Isa::detect` returns these only after checking that the CPU
+                // has the features the instantiations were compiled for.
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `Isa::Avx2Fma` is only produced by `Isa::detect` after
-                // checking that the CPU supports AVX2 and FMA.
-                Isa::Avx2Fma => unsafe { $avx($($arg),*) },
-                _ => $gen($($arg),*),
+                Isa::Avx512 => unsafe { $name::avx512($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma => unsafe { $name::avx2($($arg),*) },
+                _ => $name::generic($($arg),*),
             }
         }
     };
@@ -268,7 +460,7 @@ macro_rules! dispatch {
 
 dispatch!(
     /// `x[r, :] = act(x[r, :] + bias)` for every row of `x` (row length `bias.len()`).
-    bias_act, bias_act_avx2, bias_act_gen,
+    bias_act,
     (x: &mut [f32], bias: &[f32], act: Act),
     act_impl::<true>(x, bias, act),
     act_impl::<false>(x, bias, act)
@@ -276,24 +468,33 @@ dispatch!(
 
 dispatch!(
     /// In-place LayerNorm of every row of `x`, after adding `bias` if given
-    /// (fuses the dense layer's bias, the residual is already in `x`).
-    layer_norm, layer_norm_avx2, layer_norm_gen,
-    (x: &mut [f32], bias: Option<&[f32]>, gamma: &[f32], beta: &[f32], eps: f32),
-    layer_norm_impl::<true>(x, bias, gamma, beta, eps),
-    layer_norm_impl::<false>(x, bias, gamma, beta, eps)
+    /// (fuses the dense layer's bias, the residual is already in `x`); also writes the
+    /// result rounded to BF16 into `out` if given (the next matmul's input).
+    layer_norm,
+    (x: &mut [f32], bias: Option<&[f32]>, gamma: &[f32], beta: &[f32], eps: f32, out: Option<&mut [u16]>),
+    layer_norm_impl::<true>(x, bias, gamma, beta, eps, out),
+    layer_norm_impl::<false>(x, bias, gamma, beta, eps, out)
 );
 
 dispatch!(
     /// Row-wise `softmax(scale * x)` over rows of length `n`.
-    softmax_rows, softmax_rows_avx2, softmax_rows_gen,
+    softmax_rows,
     (x: &mut [f32], n: usize, scale: f32),
     softmax_rows_impl::<true>(x, n, scale),
     softmax_rows_impl::<false>(x, n, scale)
 );
 
 dispatch!(
+    /// `out = bf16(softmax(scale * x))` for one row, rounded to nearest even; clobbers `x`.
+    softmax_bf16,
+    (x: &mut [f32], scale: f32, out: &mut [u16]),
+    softmax_bf16_impl::<true>(x, scale, out),
+    softmax_bf16_impl::<false>(x, scale, out)
+);
+
+dispatch!(
     /// `y += x`.
-    add, add_avx2, add_gen,
+    add,
     (y: &mut [f32], x: &[f32]),
     add_impl(y, x),
     add_impl(y, x)
@@ -317,6 +518,22 @@ mod tests {
             0.0f32.max(exp_approx::<false>(-1000.0))
         );
         assert!(exp_approx::<false>(-1000.0) < 1e-37);
+    }
+
+    #[test]
+    fn exp2_matches_std() {
+        let mut t = -130.0f32;
+        while t <= 0.0 {
+            let want = (t.max(-126.0) as f64).exp2();
+            let precise = exp2_neg::<false, true>(t) as f64;
+            let fast = exp2_neg::<false, false>(t) as f64;
+            assert!(
+                ((precise - want) / want).abs() < 3e-7,
+                "{t}: {precise} vs {want}"
+            );
+            assert!(((fast - want) / want).abs() < 1e-4, "{t}: {fast} vs {want}");
+            t += 0.0173;
+        }
     }
 
     #[test]
@@ -357,7 +574,7 @@ mod tests {
         let g = vec![1.0f32; 384];
         let z = vec![0.0f32; 384];
         let mut a = data.clone();
-        layer_norm(isa, &mut a, Some(&bias), &g, &z, 1e-12);
+        layer_norm(isa, &mut a, Some(&bias), &g, &z, 1e-12, None);
         let m: f32 = a[..384].iter().sum::<f32>() / 384.0;
         assert!(m.abs() < 1e-5);
         let mut s = data[..256].to_vec();
