@@ -96,6 +96,12 @@ pub struct Manifest {
     pub built_at: String,
     /// Seconds spent embedding and building the graph.
     pub build_seconds: f64,
+    /// Of which embedding (tokenization included).
+    #[serde(default)]
+    pub embed_seconds: f64,
+    /// Of which building the HNSW graph.
+    #[serde(default)]
+    pub graph_seconds: f64,
     /// Tokens fed to the model (after truncation).
     pub tokens: usize,
     /// How each paper's text was formed (see [`Paper::text`]).
@@ -167,10 +173,13 @@ pub fn build(
             tokens: t,
         })
     })?;
+    let embed_seconds = start.elapsed().as_secs_f64();
     let dim = embedder.dim();
     let flat: Vec<f32> = vectors.into_iter().flatten().collect();
     progress(Progress::Graph);
+    let graph_start = Instant::now();
     let ann = Ann::build(&flat, dim, &opts.hnsw)?;
+    let graph_seconds = graph_start.elapsed().as_secs_f64();
     progress(Progress::Writing);
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -180,6 +189,8 @@ pub fn build(
         hnsw: opts.hnsw,
         built_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         build_seconds: start.elapsed().as_secs_f64(),
+        embed_seconds,
+        graph_seconds,
         tokens,
         text: "title + \". \" + abstract (a space instead when the title ends in . ? !)".into(),
         sources: opts.sources.clone(),
