@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""HTTP load benchmark of `paperscope serve` with wrk (Debian package `wrk`).
+
+Starts the release binary on an index (e.g. the first 20,000 papers of
+../shared/data/arxiv_papers), then drives, on loopback, for DURATION seconds each:
+
+  /v1/search?q=...&k=10             200 distinct queries (titles of papers not in the
+                                    index), rotated: every request embeds its query
+  /v1/papers/{id}/similar?k=10      1,000 distinct ids of the index, rotated
+
+at 1, 16 and 64 concurrent connections, and prints requests/s and the p50/p99 latencies
+wrk reports, plus the server's resident memory before the first and after the last run
+(tens of thousands of requests). wrk runs on the same 2 cores as the server: the figures
+are for the pair, as a user on one laptop would see them.
+
+    paperscope index --out idx-20k --limit 20000 ../shared/data/arxiv_papers/papers.jsonl.gz
+    python3 benches/load.py --index idx-20k
+"""
+import argparse
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        kb = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+    return kb / 1024
+
+
+def lua(paths):
+    body = ",\n".join(json.dumps(p) for p in paths)
+    return f"""local paths = {{
+{body}
+}}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+"""
+
+
+def to_ms(value, unit):
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def run_wrk(url, script, conns, duration):
+    out = subprocess.run(["wrk", f"-t{min(conns, 2)}", f"-c{conns}", f"-d{duration}s", "--latency",
+                          "-s", script, url], check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    pct = {p: to_ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)\.000%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "requests": total, "p50_ms": pct.get("50"), "p99_ms": pct.get("99"),
+            "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", required=True)
+    ap.add_argument("--papers", default=os.path.join(ROOT, "..", "shared", "data", "arxiv_papers", "papers.jsonl.gz"))
+    ap.add_argument("--addr", default="127.0.0.1:18080")
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--json", help="write all measurements here")
+    args = ap.parse_args()
+
+    ids = [json.loads(line)["id"] for _, line in zip(range(1000), open(os.path.join(args.index, "papers.jsonl")))]
+    indexed = {json.loads(line)["id"] for line in open(os.path.join(args.index, "papers.jsonl"))}
+    queries = []
+    with gzip.open(args.papers, "rt") as f:
+        for line in f:
+            r = json.loads(line)
+            if r["id"] not in indexed and r.get("title"):
+                queries.append(" ".join(r["title"].split()))
+                if len(queries) == 200:
+                    break
+    tmp = tempfile.mkdtemp(prefix="paperscope-load-")
+    scripts = {}
+    for name, paths in (("search", [f"/v1/search?{urllib.parse.urlencode({'q': q, 'k': 10})}" for q in queries]),
+                        ("similar", [f"/v1/papers/{urllib.parse.quote(i)}/similar?k=10" for i in ids])):
+        scripts[name] = os.path.join(tmp, f"{name}.lua")
+        with open(scripts[name], "w") as f:
+            f.write(lua(paths))
+
+    subprocess.run(["cargo", "build", "--release", "-q", "--bin", "paperscope"], cwd=ROOT, check=True)
+    server = subprocess.Popen([os.path.join(ROOT, "target", "release", "paperscope"), "serve", "--index", args.index,
+                               "--addr", args.addr], stderr=subprocess.DEVNULL)
+    base = f"http://{args.addr}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/health", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        rss_before = rss_mib(server.pid)
+        results, requests = [], 0
+        for name in ("search", "similar"):
+            for conns in (1, 16, 64):
+                r = run_wrk(base, scripts[name], conns, args.duration)
+                requests += r["requests"]
+                results.append({"endpoint": name, "connections": conns, **r})
+                print(f"  {name} c={conns}: {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, "
+                      f"p99 {r['p99_ms']:.2f} ms, non-2xx {r['non_2xx']}", file=sys.stderr, flush=True)
+        rss_after = rss_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+
+    health = len(indexed)
+    print(f"{health:,} papers; {args.duration} s per run; wrk and the server share this machine's cores")
+    print("| endpoint | connections | requests/s | p50 ms | p99 ms | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        path = "/v1/search" if r["endpoint"] == "search" else "/v1/papers/{id}/similar"
+        print(f"| {path} | {r['connections']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+              f"{r['non_2xx']} |")
+    print(f"server RSS: {rss_before:.0f} MiB before, {rss_after:.0f} MiB after {requests:,} requests")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"papers": health, "results": results, "rss_mib_before": rss_before,
+                       "rss_mib_after": rss_after, "requests": requests}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
