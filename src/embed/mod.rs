@@ -209,6 +209,9 @@ impl Backend {
     }
 }
 
+/// Texts tokenized at a time (in parallel) by [`Embedder::embed_with_progress`].
+const TOKENIZE_WINDOW: usize = 4096;
+
 /// A loaded embedding model. Cheap to share behind an `Arc`; `embed` takes `&self`.
 pub struct Embedder {
     tokenizer: Tokenizer,
@@ -330,17 +333,22 @@ impl Embedder {
         texts: &[&str],
         mut progress: impl FnMut(usize, usize),
     ) -> Result<Vec<Vector>, Error> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        // Token ids only: a tokenizer `Encoding` also keeps strings, offsets and masks,
+        // ~20 KB per abstract, too much to hold for a whole collection at once.
+        let mut ids: Vec<Vec<u32>> = Vec::with_capacity(texts.len());
+        for window in texts.chunks(TOKENIZE_WINDOW) {
+            let encodings = self
+                .tokenizer
+                .encode_batch(window.to_vec(), true)
+                .map_err(|e| Error::Tokenizer(e.to_string()))?;
+            ids.extend(encodings.into_iter().map(|e| e.get_ids().to_vec()));
+        }
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let mut out: Vec<Vector> = vec![Vec::new(); texts.len()];
         let (mut done, mut tokens) = (0, 0);
         for chunk in order.chunks(self.backend.batch_size()) {
-            let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i]).collect();
+            let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
             let vectors = self.backend.embed(&batch, self.info.pooling)?;
             for (&i, v) in chunk.iter().zip(vectors) {
                 out[i] = v;
@@ -376,23 +384,24 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
             return unsafe { dot_avx2(a, b) };
         }
     }
-    dot_impl(a, b)
+    dot_inline(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-    dot_impl(a, b)
+    dot_inline(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    dot_impl(a, b)
+    dot_inline(a, b)
 }
 
+/// [`dot`]'s body, inlined into each target-feature instantiation.
 #[inline(always)]
-fn dot_impl(a: &[f32], b: &[f32]) -> f32 {
+fn dot_inline(a: &[f32], b: &[f32]) -> f32 {
     // 64 independent accumulators let the compiler vectorise without reassociating, in
     // four (AVX-512) or eight (AVX2) registers, so additions do not wait on each other.
     const LANES: usize = 64;

@@ -178,7 +178,7 @@ pub fn build(
     let flat: Vec<f32> = vectors.into_iter().flatten().collect();
     progress(Progress::Graph);
     let graph_start = Instant::now();
-    let ann = Ann::build(&flat, dim, &opts.hnsw)?;
+    let ann = ann::Built::new(&flat, dim, &opts.hnsw)?;
     let graph_seconds = graph_start.elapsed().as_secs_f64();
     progress(Progress::Writing);
     let manifest = Manifest {
@@ -206,7 +206,7 @@ fn write_contents(
     manifest: &Manifest,
     papers: &[Paper],
     vectors: &[f32],
-    ann: &Ann,
+    ann: &ann::Built,
 ) -> Result<(), Error> {
     let path = dir.join(PAPERS);
     let mut w = BufWriter::new(fs::File::create(&path).map_err(io_err(&path))?);
@@ -235,6 +235,9 @@ fn write_contents(
     atomic::write_synced(&path, &json)?;
     Ok(())
 }
+
+/// Extra HNSW candidates re-scored exactly (see [`Index::search_ann`]).
+pub const RESCORE_EXTRA: usize = 5;
 
 /// An opened index: records, vectors and graph in memory.
 pub struct Index {
@@ -289,7 +292,7 @@ impl Index {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let ann = Ann::load(path)?;
+        let ann = Ann::load(path, &vectors, manifest.dim)?;
         let n = manifest.count;
         if papers.len() != n || vectors.len() != n * manifest.dim || ann.len() != n {
             return Err(Error::Corrupt(format!(
@@ -371,7 +374,9 @@ impl Index {
     }
 
     /// Approximate top-`k` by HNSW, best first, with exact cosine scores. `ef` overrides
-    /// the manifest's `ef_search`; `filter` restricts the candidates.
+    /// the manifest's `ef_search`; `filter` restricts the candidates. The graph walk
+    /// ranks by BF16 distances; [`RESCORE_EXTRA`] more candidates than asked for are
+    /// re-scored with the exact vectors, so near-ties come out in their exact order.
     pub fn search_ann(
         &self,
         query: &[f32],
@@ -382,11 +387,12 @@ impl Index {
         let ef = ef.unwrap_or(self.manifest.hnsw.ef_search);
         let mut hits: Vec<(DocId, Score)> = self
             .ann
-            .search(query, k, ef, filter)
+            .search(query, k + RESCORE_EXTRA, ef.max(k + RESCORE_EXTRA), filter)
             .into_iter()
             .map(|d| (d, dot(query, self.vector(d))))
             .collect();
         sort_hits(&mut hits);
+        hits.truncate(k);
         hits
     }
 

@@ -280,7 +280,7 @@ impl<T: DnnlElem> Compute for OneDnn<T> {
         let mut scores = vec![0f32; max_l * max_l];
         let mut probs = vec![T::default(); max_l * max_l];
         let mut out = vec![T::default(); max_l * dh];
-        for &Span { offset, len } in spans {
+        for &Span { offset, len } in spans.iter().filter(|s| s.len > 0) {
             let l = self.rows(len);
             let (qkv_heads, block) = (&mut heads[..3 * nh * l * dh], l * dh);
             for (r, row) in qkv[offset * 3 * h..(offset + len) * 3 * h]
