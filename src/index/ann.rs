@@ -528,12 +528,12 @@ mod tests {
             let truth = exact(&v, dim, query, 10, |_| true);
             let got = ann.search(query, 10, 64, None);
             assert!(got.len() == 10);
-            found += got.iter().filter(|d| truth.contains(&(**d as u32))).count();
+            found += got.iter().filter(|d| truth.contains(d)).count();
             total += 10;
             // A filter is honoured: only even ids come back.
-            let even = |d: DocId| d % 2 == 0;
+            let even = |d: DocId| d.is_multiple_of(2);
             let got = ann.search(query, 10, 64, Some(&even));
-            assert!(got.iter().all(|d| d % 2 == 0), "{got:?}");
+            assert!(got.iter().all(|d| d.is_multiple_of(2)), "{got:?}");
         }
         let recall = found as f64 / total as f64;
         assert!(recall >= 0.95, "recall@10 {recall}");
