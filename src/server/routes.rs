@@ -103,7 +103,7 @@ fn page(results: Results<'_>, params: &SearchParams, start: Instant) -> SearchRe
 
 /// Search by meaning (`semantic`), by words (`keyword`, BM25) or both (`hybrid`, the
 /// default), optionally explaining each result.
-#[utoipa::path(get, path = "/v1/search", params(SearchQuery),
+#[utoipa::path(get, path = "/v1/search", params(SearchQuery, FilterQuery),
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn search(
     State(s): State<AppState>,
@@ -159,7 +159,7 @@ pub async fn paper(
 }
 
 /// Papers like this one (the paper itself excluded).
-#[utoipa::path(get, path = "/v1/papers/{id}/similar", params(("id" = String, Path, description = "paper id"), PageQuery),
+#[utoipa::path(get, path = "/v1/papers/{id}/similar", params(("id" = String, Path, description = "paper id"), PageQuery, FilterQuery),
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn similar(
     State(s): State<AppState>,

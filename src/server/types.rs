@@ -24,8 +24,10 @@ pub struct SearchQuery {
     /// points, its abstract sentence closest to the query, its rank in each list (default
     /// false; k ≤ 20 with it).
     pub explain: Option<bool>,
+    /// Documented as [`FilterQuery`]'s own parameters (utoipa does not expand a flattened
+    /// field).
     #[serde(flatten)]
-    #[param(inline)]
+    #[param(ignore)]
     pub filter: FilterQuery,
 }
 
@@ -52,8 +54,10 @@ pub struct PageQuery {
     /// Add to each result the title and abstract terms the two papers share, most
     /// distinctive first (default false).
     pub explain: Option<bool>,
+    /// Documented as [`FilterQuery`]'s own parameters (utoipa does not expand a flattened
+    /// field).
     #[serde(flatten)]
-    #[param(inline)]
+    #[param(ignore)]
     pub filter: FilterQuery,
 }
 
