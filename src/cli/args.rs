@@ -175,7 +175,7 @@ pub struct RetrievalArgs {
     #[command(flatten)]
     pub model: ModelArg,
     /// Hybrid fusion: rrf, rrf:K, blend or blend:ALPHA (semantic weight). Default: the
-    /// library's (see docs/hybrid.md).
+    /// library's, blend:0.6 (README, "Hybrid search").
     #[arg(long, value_name = "SPEC")]
     pub fusion: Option<Fusion>,
     /// Weight of title terms in keyword scoring. Default: the library's.

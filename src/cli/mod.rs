@@ -11,7 +11,7 @@ use crate::embed::{default_model_dir, Embedder};
 use crate::eval::{self, retrieval};
 use crate::index::{self, BuildOptions, HnswParams, Index};
 use crate::paper::PaperId;
-use crate::search::{Engine, SearchParams};
+use crate::search::{Engine, Mode, SearchParams};
 use crate::server;
 use anyhow::{Context, Result};
 use args::{Cli, Command, EvalCommand, ModelArg};
@@ -277,12 +277,19 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
         println!("nDCG@10:    {:.4}", report.ndcg_at_10);
         println!("MRR@10:     {:.4}", report.mrr_at_10);
         println!("recall@100: {:.4}", report.recall_at_100);
+        // The settings that shaped this mode's ranking.
+        let settings = match params.mode {
+            Mode::Semantic => String::new(),
+            Mode::Keyword => format!(", title boost {}", params.title_boost),
+            Mode::Hybrid => format!(
+                ", fusion {}, title boost {}",
+                params.fusion, params.title_boost
+            ),
+        };
         println!(
-            "({} queries, mode {}, fusion {}, title boost {}, {} papers, {:.1} s)",
+            "({} queries, mode {}{settings}, {} papers, {:.1} s)",
             report.queries,
             params.mode,
-            params.fusion,
-            params.title_boost,
             engine.index().len(),
             start.elapsed().as_secs_f64()
         );

@@ -42,6 +42,12 @@ pub fn hits_text(out: &mut impl Write, hits: &[Hit<'_>]) -> std::io::Result<()> 
         return writeln!(out, "no results");
     }
     let id_w = hits.iter().map(|h| h.paper.id.0.len()).max().unwrap_or(2);
+    // Cosines are 0.xxx; BM25 scores (keyword mode) can reach two digits before the point.
+    let score_w = hits
+        .iter()
+        .map(|h| format!("{:.3}", h.score).len())
+        .max()
+        .unwrap_or(5);
     for (rank, h) in hits.iter().enumerate() {
         let title: String = h.paper.title.chars().take(90).collect();
         let cut = if title.len() < h.paper.title.len() {
@@ -51,7 +57,7 @@ pub fn hits_text(out: &mut impl Write, hits: &[Hit<'_>]) -> std::io::Result<()> 
         };
         writeln!(
             out,
-            "{:>3}  {:.3}  {:<id_w$}  {:<10}  {title}{cut}",
+            "{:>3}  {:>score_w$.3}  {:<id_w$}  {:<10}  {title}{cut}",
             rank + 1,
             h.score,
             h.paper.id.0,
