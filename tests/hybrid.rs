@@ -67,6 +67,30 @@ fn every_mode_finds_the_emergent_misalignment_papers() {
     );
 }
 
+#[test]
+fn every_mode_pages_and_filters_on_the_command_line() {
+    let q = "emergent misalignment after narrow finetuning";
+    for mode in ["semantic", "keyword", "hybrid"] {
+        let all = ids(&search(mode, "6", q, &[]));
+        let second = ids(&search(mode, "3", q, &["--offset", "3"]));
+        assert_eq!(second, all[3..].to_vec(), "{mode}");
+        let recent = search(mode, "10", q, &["--from", "2026"]);
+        let dates: Vec<&str> = recent["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["date"].as_str().unwrap())
+            .collect();
+        assert!(!dates.is_empty(), "{mode}");
+        assert!(dates.iter().all(|d| *d >= "2026"), "{mode}: {dates:?}");
+    }
+    let idx = shared_index().to_str().unwrap();
+    let out = paperscope(&["search", "--index", idx, "--from", "2025-13", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'from' must be YYYY-MM-DD"), "{err}");
+}
+
 /// An acronym (non-small-cell lung cancer) that occurs in exactly one of the 425 papers,
 /// in its abstract only: 2503.12401, on whole-slide image classification.
 const ACRONYM: &str = "NSCLC";

@@ -68,6 +68,23 @@ pub struct IndexArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// Pagination and filters, as the HTTP API has them (checked by the library).
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Results to skip, for the next page.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Only papers of this category (`cs.CL`), or of an archive (`cs.`, `cond-mat*`).
+    #[arg(long, value_name = "CATEGORY")]
+    pub category: Option<String>,
+    /// Only papers dated on or after this day, month or year (YYYY-MM-DD, YYYY-MM, YYYY).
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Only papers dated on or before this day, month or year.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Index directory.
@@ -91,6 +108,8 @@ pub struct SearchArgs {
     /// abstract sentence closest to the query, its rank in each list.
     #[arg(long)]
     pub explain: bool,
+    #[command(flatten)]
+    pub page: PageArgs,
     /// The query text.
     #[arg(required = true)]
     pub query: Vec<String>,
@@ -113,6 +132,8 @@ pub struct SimilarArgs {
     /// Add to each result the terms the two papers share, most distinctive first.
     #[arg(long)]
     pub explain: bool,
+    #[command(flatten)]
+    pub page: PageArgs,
     /// The paper's id, as in the index (e.g. 2503.13531 or seed-007).
     pub paper_id: String,
 }

@@ -11,7 +11,7 @@ use crate::embed::{default_model_dir, Embedder};
 use crate::eval::{self, retrieval};
 use crate::index::{self, BuildOptions, HnswParams, Index};
 use crate::paper::PaperId;
-use crate::search::{Engine, Mode, SearchParams};
+use crate::search::{Engine, Filter, Mode, SearchParams};
 use crate::server;
 use anyhow::{Context, Result};
 use args::{Cli, Command, EvalCommand, ModelArg};
@@ -108,7 +108,7 @@ fn search(a: args::SearchArgs) -> Result<()> {
         ef: a.ef,
         mode: a.mode,
         explain: a.explain,
-        ..Default::default()
+        ..page_params(a.page)
     };
     let results = engine.search(&a.query.join(" "), &params)?;
     print_hits(&results.hits, a.json)
@@ -120,10 +120,23 @@ fn similar(a: args::SimilarArgs) -> Result<()> {
         k: a.k as usize,
         ef: a.ef,
         explain: a.explain,
-        ..Default::default()
+        ..page_params(a.page)
     };
     let results = engine.similar(&PaperId(a.paper_id), &params)?;
     print_hits(&results.hits, a.json)
+}
+
+/// The page and filter flags as [`SearchParams`] (the engine validates the dates).
+fn page_params(p: args::PageArgs) -> SearchParams {
+    SearchParams {
+        offset: p.offset,
+        filter: Filter {
+            category: p.category,
+            from: p.from,
+            to: p.to,
+        },
+        ..Default::default()
+    }
 }
 
 fn print_hits(hits: &[crate::search::Hit<'_>], json: bool) -> Result<()> {
