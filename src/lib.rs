@@ -12,12 +12,16 @@
 //!   per-line error reports.
 //! - [`embed`]: sentence embeddings with a BERT-family model run by Candle, matching
 //!   sentence-transformers.
-//! - [`index`]: the on-disk index directory (manifest, records, vectors, HNSW graph),
-//!   built atomically.
-//! - [`search`]: the query front door, [`search::Engine`].
+//! - [`keyword`]: the tantivy (BM25) index over the same papers, for exact terms.
+//! - [`index`]: the on-disk index directory (manifest, records, vectors, HNSW graph,
+//!   keyword index), built atomically.
+//! - [`fusion`]: fusing the semantic and keyword rankings (pure functions).
+//! - [`explain`]: "why this result" (shared terms, closest abstract sentence).
+//! - [`search`]: the query front door, [`search::Engine`] (semantic, keyword, hybrid).
 //! - [`topics`]: finding the papers of a topic and grouping them (k-means, c-TF-IDF labels,
 //!   monthly growth, an HTML map).
-//! - [`eval`]: quality measurements (HNSW recall, clustering V-measure).
+//! - [`eval`]: quality measurements (HNSW recall, clustering V-measure, retrieval
+//!   nDCG/MRR/recall on BEIR data).
 //! - [`cli`]: the `paperscope` command line; thin.
 //!
 //! Errors: each module owns a `thiserror` enum naming causes with their context; the CLI
@@ -27,7 +31,10 @@ pub mod cli;
 pub mod corpus;
 pub mod embed;
 pub mod eval;
+pub mod explain;
+pub mod fusion;
 pub mod index;
+pub mod keyword;
 pub mod paper;
 pub mod search;
 pub mod server;

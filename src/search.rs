@@ -9,9 +9,20 @@
 //! of matching candidates before it has `offset + k` of them. Then (and whenever fewer than
 //! [`EXACT_SCAN_BELOW`] papers match at all) the engine scans the matching papers exactly,
 //! so a filtered query returns a full page whenever enough papers match.
+//!
+//! **Three [`Mode`]s** answer a text query: `semantic` (nearest embeddings), `keyword`
+//! (BM25 over the [`crate::keyword`] index) and `hybrid` (both, fused by
+//! [`crate::fusion`]), the default because on SciFact it beats either alone (README,
+//! "Hybrid search"). All three take the same filters and pages. Hybrid fuses the top
+//! [`HYBRID_CANDIDATES`] (or `offset + k`, if more) of each list, so pages within the
+//! first [`HYBRID_CANDIDATES`] results come from one fused ranking and follow each other
+//! exactly.
 
 use crate::embed::{self, Embedder, Vector};
+use crate::explain::{self, Explanation};
+use crate::fusion::{self, Fused, Fusion};
 use crate::index::{self, Index};
+use crate::keyword::{self, KeywordIndex};
 use crate::paper::{DocId, Paper, PaperId, Score};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -30,6 +41,46 @@ pub enum Error {
     Index(#[from] index::Error),
     #[error(transparent)]
     Embed(#[from] embed::Error),
+    #[error(transparent)]
+    Keyword(#[from] keyword::Error),
+}
+
+/// Which retrieval answers a text query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Nearest embeddings: finds paraphrases, can miss exact terms.
+    Semantic,
+    /// BM25 over words: finds exact terms, misses paraphrase.
+    Keyword,
+    /// Both, fused. The default.
+    #[default]
+    Hybrid,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = Error;
+
+    /// `semantic`, `keyword` or `hybrid`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "semantic" => Ok(Mode::Semantic),
+            "keyword" => Ok(Mode::Keyword),
+            "hybrid" => Ok(Mode::Hybrid),
+            _ => Err(Error::InvalidQuery(format!(
+                "unknown mode '{s}': expected semantic, keyword or hybrid"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Semantic => "semantic",
+            Mode::Keyword => "keyword",
+            Mode::Hybrid => "hybrid",
+        })
+    }
 }
 
 /// Restricts results to papers with a category and/or a date range. Empty fields match
@@ -135,6 +186,18 @@ pub struct SearchParams {
     pub filter: Filter,
     /// HNSW candidate list size; `None` uses the index's `ef_search`.
     pub ef: Option<usize>,
+    /// Semantic, keyword or hybrid. Default [`Mode::Hybrid`]. Text queries only: `similar`
+    /// and `recommend` compare embeddings.
+    pub mode: Mode,
+    /// How hybrid mode fuses its two lists. Default [`Fusion::default`].
+    pub fusion: Fusion,
+    /// Weight of title terms relative to abstract terms in keyword scoring. Default
+    /// [`keyword::DEFAULT_TITLE_BOOST`].
+    pub title_boost: Score,
+    /// Attach an [`Explanation`] to each hit. Default false: for a text query it costs an
+    /// embedding pass over the hits' abstract sentences (at most
+    /// [`explain::MAX_SENTENCES`] per hit).
+    pub explain: bool,
 }
 
 impl Default for SearchParams {
@@ -144,7 +207,19 @@ impl Default for SearchParams {
             offset: 0,
             filter: Filter::default(),
             ef: None,
+            mode: Mode::default(),
+            fusion: Fusion::default(),
+            title_boost: keyword::DEFAULT_TITLE_BOOST,
+            explain: false,
         }
+    }
+}
+
+impl SearchParams {
+    /// Whether a text query needs its embedding: every mode but keyword does, and so do
+    /// explanations (the closest sentence is found by embedding).
+    pub fn needs_embedding(&self) -> bool {
+        self.mode != Mode::Keyword || self.explain
     }
 }
 
@@ -153,21 +228,33 @@ impl Default for SearchParams {
 pub struct Hit<'a> {
     pub doc: DocId,
     pub paper: &'a Paper,
-    /// Cosine similarity to the query; results are ordered by it, best first.
+    /// Results are ordered by it, best first. Semantic mode, `similar` and `recommend`:
+    /// cosine similarity; keyword mode: BM25; hybrid: the fused score (see
+    /// [`crate::fusion`]).
     pub score: Score,
+    /// Why this paper, when [`SearchParams::explain`] was set.
+    pub explanation: Option<Explanation>,
 }
 
 /// A page of results.
 #[derive(Debug, Clone)]
 pub struct Results<'a> {
     pub hits: Vec<Hit<'a>>,
-    /// Papers the query was ranked over: those passing the filter, minus excluded ones.
+    /// Papers the query was ranked over: those passing the filter, minus excluded ones (in
+    /// keyword mode, those of them that contain a query term).
     pub total: usize,
 }
 
 /// Below this many matching papers, a filtered query scans them exactly instead of
 /// walking the graph: as fast, and exact.
 pub const EXACT_SCAN_BELOW: usize = 2_000;
+
+/// Candidates taken from each list before hybrid fusion (`offset + k` when more): deep
+/// enough that a paper ranked low by one retriever and high by the other is seen.
+pub const HYBRID_CANDIDATES: usize = 100;
+
+/// Distinctive shared terms listed by an explained `similar` hit.
+const SHARED_TERMS: usize = 8;
 
 /// "Papers like these, unlike those": the Rocchio query
 /// `q = text + POSITIVE_WEIGHT·mean(positives) − NEGATIVE_WEIGHT·mean(negatives)`,
@@ -189,6 +276,8 @@ const NEGATIVE_WEIGHT: f32 = 0.5;
 /// so paper-to-paper queries (`similar`) never pay for it.
 pub struct Engine {
     index: Index,
+    /// The BM25 side; `None` for an index built before it existed (semantic only).
+    keyword: Option<KeywordIndex>,
     model_dir: PathBuf,
     embedder: OnceLock<Embedder>,
 }
@@ -197,10 +286,17 @@ impl Engine {
     /// Opens the index at `index_dir`; `model_dir` is where query embeddings come from.
     ///
     /// # Errors
-    /// Any [`index::Error`] of opening the index.
+    /// Any [`index::Error`] of opening the index, or [`keyword::Error`] of opening its
+    /// keyword part.
     pub fn open(index_dir: &Path, model_dir: &Path) -> Result<Engine, Error> {
+        let index = Index::open(index_dir)?;
+        let keyword = match index.manifest().keyword {
+            Some(_) => Some(KeywordIndex::open(index.path(), index.len())?),
+            None => None,
+        };
         Ok(Engine {
-            index: Index::open(index_dir)?,
+            index,
+            keyword,
             model_dir: model_dir.to_path_buf(),
             embedder: OnceLock::new(),
         })
@@ -224,42 +320,171 @@ impl Engine {
         Ok(self.embedder.get_or_init(|| e))
     }
 
-    /// Papers closest in meaning to `query`.
+    /// The keyword index.
     ///
     /// # Errors
-    /// [`Error::InvalidQuery`] for a blank query or bad filter; model errors.
+    /// [`keyword::Error::Missing`] for an index built before keyword search existed.
+    pub fn keyword(&self) -> Result<&KeywordIndex, Error> {
+        self.keyword.as_ref().ok_or_else(|| {
+            Error::Keyword(keyword::Error::Missing {
+                path: self.index.path().to_path_buf(),
+            })
+        })
+    }
+
+    /// Papers for `query`, by meaning, by words or both ([`SearchParams::mode`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidQuery`] for a blank query or bad filter; model errors; a keyword or
+    /// hybrid search on an index without a keyword part.
     pub fn search(&self, query: &str, params: &SearchParams) -> Result<Results<'_>, Error> {
         if query.trim().is_empty() {
             return Err(Error::InvalidQuery("empty query".into()));
         }
         params.filter.validate()?;
-        let v = self.embedder()?.embed_one(query)?;
-        self.search_vector(&v, params)
+        let v = if params.needs_embedding() {
+            Some(self.embedder()?.embed_one(query)?)
+        } else {
+            None
+        };
+        self.search_embedded(query, v.as_deref(), params)
     }
 
-    /// Papers closest to an already-embedded query (the HTTP service embeds on its own
-    /// worker thread, then calls this).
+    /// [`Engine::search`] with the query's embedding already computed (the HTTP service
+    /// embeds on its own worker thread; evaluation embeds all queries in one batch).
+    /// `v` may be `None` when [`SearchParams::needs_embedding`] is false.
     ///
     /// # Errors
-    /// [`Error::InvalidQuery`] for a bad filter or a vector of the wrong dimension.
-    pub fn search_vector(&self, v: &[f32], params: &SearchParams) -> Result<Results<'_>, Error> {
+    /// As [`Engine::search`]; [`Error::InvalidQuery`] for a vector of the wrong dimension
+    /// or a missing one.
+    pub fn search_embedded(
+        &self,
+        query: &str,
+        v: Option<&[f32]>,
+        params: &SearchParams,
+    ) -> Result<Results<'_>, Error> {
+        if query.trim().is_empty() {
+            return Err(Error::InvalidQuery("empty query".into()));
+        }
         params.filter.validate()?;
-        self.check_dim(v)?;
-        Ok(self.rank(v, params, &HashSet::new()))
+        if let Some(v) = v {
+            self.check_dim(v)?;
+        }
+        let vector = || v.ok_or_else(|| Error::InvalidQuery("no query embedding given".into()));
+        let need = params.offset + params.k;
+        let (ranked, total) = match params.mode {
+            Mode::Semantic => {
+                let (found, total) = self.nearest(vector()?, need, params, &HashSet::new());
+                (ranked_as(found, true), total)
+            }
+            Mode::Keyword => {
+                let allowed = self.allowed(&params.filter);
+                let found = self
+                    .keyword()?
+                    .search(query, need, params.title_boost, allowed)?;
+                (ranked_as(found.hits, false), found.total)
+            }
+            Mode::Hybrid => self.hybrid(query, vector()?, params)?,
+        };
+        let mut results = self.page(ranked, total, params);
+        if params.explain {
+            self.explain_hits(query, vector()?, &mut results.hits, params)?;
+        }
+        Ok(results)
+    }
+
+    /// Hybrid ranking: the top [`HYBRID_CANDIDATES`] (or `offset + k`) of each list, fused.
+    fn hybrid(
+        &self,
+        query: &str,
+        v: &[f32],
+        params: &SearchParams,
+    ) -> Result<(Vec<Fused>, usize), Error> {
+        let depth = (params.offset + params.k).max(HYBRID_CANDIDATES);
+        let (mut semantic, total) = self.nearest(v, depth, params, &HashSet::new());
+        let allowed = self.allowed(&params.filter);
+        let keyword = self
+            .keyword()?
+            .search(query, depth, params.title_boost, allowed)?
+            .hits;
+        // Keyword candidates the semantic list missed get their exact cosine, so fusion sees
+        // both scores for every candidate rather than a 0 for an exact-term match that the
+        // embedding ranked just below the cut.
+        let seen: HashSet<DocId> = semantic.iter().map(|h| h.0).collect();
+        semantic.extend(
+            keyword
+                .iter()
+                .filter(|(d, _)| !seen.contains(d))
+                .map(|&(d, _)| (d, embed::dot(v, self.index.vector(d)))),
+        );
+        index::sort_hits(&mut semantic);
+        Ok((fusion::fuse(&semantic, &keyword, params.fusion), total))
+    }
+
+    /// One flag per DocId for a non-empty filter (the keyword side filters inside its
+    /// collector); `None` when everything passes.
+    fn allowed(&self, filter: &Filter) -> Option<std::sync::Arc<Vec<bool>>> {
+        (!filter.is_empty()).then(|| {
+            std::sync::Arc::new(
+                self.index
+                    .papers()
+                    .iter()
+                    .map(|p| filter.matches(p))
+                    .collect(),
+            )
+        })
+    }
+
+    /// Fills in each hit's explanation: the query terms it contains with their BM25 points
+    /// (when the index has a keyword part), its abstract sentence closest to the query and
+    /// its rank in each list.
+    fn explain_hits(
+        &self,
+        query: &str,
+        v: &[f32],
+        hits: &mut [Hit<'_>],
+        params: &SearchParams,
+    ) -> Result<(), Error> {
+        let abstracts: Vec<&str> = hits.iter().map(|h| h.paper.abstract_.as_str()).collect();
+        let sentences = explain::closest_sentences(self.embedder()?, v, &abstracts)?;
+        for (hit, sentence) in hits.iter_mut().zip(sentences) {
+            let terms = match &self.keyword {
+                Some(kw) => kw.explain(query, hit.doc, params.title_boost)?,
+                None => Vec::new(),
+            };
+            let e = hit.explanation.get_or_insert_with(Explanation::default);
+            e.terms = terms;
+            e.sentence = sentence;
+        }
+        Ok(())
     }
 
     /// Papers closest to the paper `id`, the paper itself excluded.
     ///
+    /// With [`SearchParams::explain`], each hit lists the title and abstract terms the two
+    /// papers share, most distinctive (rarest in the collection) first.
+    ///
     /// # Errors
-    /// [`Error::PaperNotFound`]; [`Error::InvalidQuery`] for a bad filter.
+    /// [`Error::PaperNotFound`]; [`Error::InvalidQuery`] for a bad filter; with `explain`,
+    /// an index without a keyword part.
     pub fn similar(&self, id: &PaperId, params: &SearchParams) -> Result<Results<'_>, Error> {
         params.filter.validate()?;
         let doc = self.doc(id)?;
-        Ok(self.rank(self.index.vector(doc), params, &HashSet::from([doc])))
+        let mut results = self.rank(self.index.vector(doc), params, &HashSet::from([doc]));
+        if params.explain {
+            let kw = self.keyword()?;
+            let paper = self.index.paper(doc);
+            for h in &mut results.hits {
+                let e = h.explanation.get_or_insert_with(Explanation::default);
+                e.shared_terms = kw.shared_terms(paper, h.paper, SHARED_TERMS)?;
+            }
+        }
+        Ok(results)
     }
 
     /// Papers like `rec.positive` and unlike `rec.negative` (see [`Recommend`]); the example
-    /// papers themselves are never returned.
+    /// papers themselves are never returned. [`SearchParams::mode`] and `explain` do not
+    /// apply.
     ///
     /// # Errors
     /// [`Error::PapersNotFound`] naming every unknown id; [`Error::InvalidQuery`] when there
@@ -335,11 +560,23 @@ impl Engine {
         Ok(())
     }
 
-    /// The ranking core: top `offset + k` of the papers that pass the filter and are not
-    /// excluded, then the requested page.
+    /// The semantic ranking: the requested page of the papers nearest to `v` that pass the
+    /// filter and are not excluded.
     fn rank(&self, v: &[f32], params: &SearchParams, exclude: &HashSet<DocId>) -> Results<'_> {
+        let (found, total) = self.nearest(v, params.offset + params.k, params, exclude);
+        self.page(ranked_as(found, true), total, params)
+    }
+
+    /// The ranking core: the top `need` papers by cosine to `v` among those that pass the
+    /// filter and are not excluded, and how many such papers there are.
+    fn nearest(
+        &self,
+        v: &[f32],
+        need: usize,
+        params: &SearchParams,
+        exclude: &HashSet<DocId>,
+    ) -> (Vec<(DocId, Score)>, usize) {
         let idx = &self.index;
-        let need = params.offset + params.k;
         let filter = &params.filter;
         let accept = |d: DocId| !exclude.contains(&d) && filter.matches(idx.paper(d));
         let (found, total) = if filter.is_empty() {
@@ -370,18 +607,45 @@ impl Engine {
         } else {
             found
         };
-        let hits = found
+        (found, total)
+    }
+
+    /// The requested page of a ranking, each hit carrying its rank in the list(s) it came
+    /// from when explanations are asked for.
+    fn page(&self, ranked: Vec<Fused>, total: usize, params: &SearchParams) -> Results<'_> {
+        let hits = ranked
             .into_iter()
             .skip(params.offset)
             .take(params.k)
-            .map(|(doc, score)| Hit {
-                doc,
-                paper: idx.paper(doc),
-                score,
+            .map(|f| Hit {
+                doc: f.doc,
+                paper: self.index.paper(f.doc),
+                score: f.score,
+                explanation: params.explain.then(|| Explanation {
+                    semantic_rank: f.semantic_rank,
+                    keyword_rank: f.keyword_rank,
+                    ..Explanation::default()
+                }),
             })
             .collect();
         Results { hits, total }
     }
+}
+
+/// A single list as [`Fused`] entries, with its rank recorded on its side.
+fn ranked_as(hits: Vec<(DocId, Score)>, semantic: bool) -> Vec<Fused> {
+    hits.into_iter()
+        .enumerate()
+        .map(|(i, (doc, score))| {
+            let rank = Some(i as u32 + 1);
+            Fused {
+                doc,
+                score,
+                semantic_rank: if semantic { rank } else { None },
+                keyword_rank: if semantic { None } else { rank },
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

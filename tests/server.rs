@@ -30,7 +30,15 @@ fn start(config: ServerConfig) -> String {
 
 fn base() -> &'static str {
     static BASE: OnceLock<String> = OnceLock::new();
-    BASE.get_or_init(|| start(ServerConfig::default()))
+    // A generous time limit: the tests sharing this server are about something else, and
+    // on a loaded 2-core machine (this binary's other servers embed hundreds of abstracts
+    // at once) a request can wait longer than the default 10 s.
+    BASE.get_or_init(|| {
+        start(ServerConfig {
+            request_timeout: Duration::from_secs(120),
+            ..Default::default()
+        })
+    })
 }
 
 async fn get(path: &str) -> (StatusCode, Value) {
@@ -266,6 +274,116 @@ async fn health_metrics_and_openapi() {
     ] {
         assert!(v["paths"][path].is_object(), "{path} missing from OpenAPI");
     }
+    let names = |path: &str| -> Vec<String> {
+        v["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let search = names("/v1/search");
+    for name in [
+        "q", "k", "offset", "mode", "explain", "category", "from", "to",
+    ] {
+        assert!(search.iter().any(|n| n == name), "{name}: {search:?}");
+    }
+    let similar = names("/v1/papers/{id}/similar");
+    for name in ["id", "k", "offset", "explain", "category", "from", "to"] {
+        assert!(similar.iter().any(|n| n == name), "{name}: {similar:?}");
+    }
+    assert!(
+        v["components"]["schemas"]["ExplanationItem"].is_object(),
+        "{}",
+        v["components"]
+    );
+}
+
+#[tokio::test]
+async fn every_mode_pages_and_filters_alike() {
+    let q = "/v1/search?q=emergent+misalignment+after+narrow+finetuning";
+    let mut tops = Vec::new();
+    for mode in ["semantic", "keyword", "hybrid"] {
+        let (s, all) = get(&format!("{q}&mode={mode}&k=10")).await;
+        assert_eq!(s, StatusCode::OK, "{all}");
+        assert_eq!(ids(&all).len(), 10, "{mode}");
+        let (_, second) = get(&format!("{q}&mode={mode}&k=5&offset=5")).await;
+        assert_eq!(ids(&second), ids(&all)[5..].to_vec(), "{mode}");
+        assert_eq!(second["total"], all["total"], "{mode}");
+        let scores: Vec<f64> = all["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["score"].as_f64().unwrap())
+            .collect();
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "{mode}: {scores:?}"
+        );
+        tops.push(ids(&all)[0].clone());
+
+        // The same category filter in every mode.
+        let (s, v) = get(&format!("{q}&mode={mode}&k=10&category=cs.CV")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        for r in v["results"].as_array().unwrap() {
+            assert!(
+                r["categories"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c == "cs.CV"),
+                "{mode}: {r}"
+            );
+        }
+    }
+    assert_eq!(tops, ["seed-007"; 3]);
+    // Semantic and hybrid rank every paper; keyword only those with a query word.
+    let (_, kw) = get(&format!("{q}&mode=keyword&k=1")).await;
+    let (_, hy) = get(&format!("{q}&k=1")).await;
+    assert_eq!(hy["total"], 25 + common::SLICE);
+    let kw_total = kw["total"].as_u64().unwrap() as usize;
+    assert!(kw_total > 0 && kw_total < 25 + common::SLICE, "{kw}");
+}
+
+#[tokio::test]
+async fn explain_names_the_shared_terms_and_the_closest_sentence() {
+    let (s, v) = get("/v1/search?q=emergent+misalignment&k=2&explain=true").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let first = &v["results"][0];
+    assert_eq!(first["id"], "seed-007");
+    let e = &first["explanation"];
+    let terms: Vec<&str> = e["terms"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no terms in {e}"))
+        .iter()
+        .map(|t| t["stem"].as_str().unwrap())
+        .collect();
+    assert!(terms.contains(&"misalign"), "{e}");
+    assert!(e["terms"][0]["score"].as_f64().unwrap() > 0.0, "{e}");
+    let sentence = e["sentence"]["text"].as_str().unwrap();
+    assert!(
+        first["snippet"].as_str().is_some() && !sentence.is_empty(),
+        "{e}"
+    );
+    assert!(
+        e["semantic_rank"].is_u64() && e["keyword_rank"].is_u64(),
+        "{e}"
+    );
+    // Without explain=true there is no explanation.
+    let (_, plain) = get("/v1/search?q=emergent+misalignment&k=2").await;
+    assert!(plain["results"][0].get("explanation").is_none(), "{plain}");
+    assert_eq!(ids(&plain), ids(&v));
+
+    let (s, v) = get("/v1/papers/seed-007/similar?k=1&explain=true").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), ["seed-009"]);
+    let shared: Vec<&str> = v["results"][0]["explanation"]["shared_terms"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|t| t["stem"].as_str().unwrap())
+        .collect();
+    assert!(shared.contains(&"misalign"), "{shared:?}");
 }
 
 #[tokio::test]
@@ -326,6 +444,31 @@ async fn bad_input_gets_json_errors_with_fitting_statuses() {
             "/v1/search?q=x&from=2025&to=2024".into(),
             StatusCode::BAD_REQUEST,
             "invalid_query",
+        ),
+        (
+            "/v1/search?q=x&mode=fuzzy".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/search?q=x&mode=".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/search?q=x&explain=maybe".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/search?q=x&explain=true&k=21".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/papers/seed-001/similar?explain=yes".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
         ),
         (
             "/v1/papers/nope".into(),

@@ -1,5 +1,7 @@
 //! Command-line arguments. Parsing and validation only; [`super::run`] does the work.
 
+use crate::fusion::Fusion;
+use crate::search::Mode;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -66,6 +68,23 @@ pub struct IndexArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// Pagination and filters, as the HTTP API has them (checked by the library).
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Results to skip, for the next page.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Only papers of this category (`cs.CL`), or of an archive (`cs.`, `cond-mat*`).
+    #[arg(long, value_name = "CATEGORY")]
+    pub category: Option<String>,
+    /// Only papers dated on or after this day, month or year (YYYY-MM-DD, YYYY-MM, YYYY).
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Only papers dated on or before this day, month or year.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Index directory.
@@ -82,6 +101,15 @@ pub struct SearchArgs {
     /// Print JSON: {"results":[{"id","title","score"},...]}.
     #[arg(long)]
     pub json: bool,
+    /// Retrieval mode: semantic (embeddings), keyword (BM25) or hybrid (both, fused).
+    #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
+    pub mode: Mode,
+    /// Add to each result why it was found: shared terms with their BM25 points, the
+    /// abstract sentence closest to the query, its rank in each list.
+    #[arg(long)]
+    pub explain: bool,
+    #[command(flatten)]
+    pub page: PageArgs,
     /// The query text.
     #[arg(required = true)]
     pub query: Vec<String>,
@@ -101,6 +129,11 @@ pub struct SimilarArgs {
     /// Print JSON: {"results":[{"id","title","score"},...]}.
     #[arg(long)]
     pub json: bool,
+    /// Add to each result the terms the two papers share, most distinctive first.
+    #[arg(long)]
+    pub explain: bool,
+    #[command(flatten)]
+    pub page: PageArgs,
     /// The paper's id, as in the index (e.g. 2503.13531 or seed-007).
     pub paper_id: String,
 }
@@ -138,6 +171,40 @@ pub enum EvalCommand {
     Recall(RecallArgs),
     /// V-measure (and NMI, ARI) of the topics clustering against labelled papers.
     Clustering(ClusteringArgs),
+    /// nDCG@10, MRR@10 and recall@100 on a BEIR benchmark (builds or reuses its index).
+    Retrieval(RetrievalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetrievalArgs {
+    /// BEIR corpus.jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub corpus: PathBuf,
+    /// BEIR queries.jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub queries: PathBuf,
+    /// Judgments: BEIR TSV (with header) or JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    pub qrels: PathBuf,
+    /// Retrieval mode: semantic (embeddings), keyword (BM25) or hybrid (both, fused).
+    #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
+    pub mode: Mode,
+    /// Index directory for the corpus: reused if it holds an index of this corpus, else
+    /// built there. Default: a directory in the system temp dir named after the corpus.
+    #[arg(long, value_name = "DIR")]
+    pub index: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Hybrid fusion: rrf, rrf:K, blend or blend:ALPHA (semantic weight). Default: the
+    /// library's, blend:0.6 (README, "Hybrid search").
+    #[arg(long, value_name = "SPEC")]
+    pub fusion: Option<Fusion>,
+    /// Weight of title terms in keyword scoring. Default: the library's.
+    #[arg(long, value_name = "W")]
+    pub title_boost: Option<f32>,
+    /// Print JSON: {"ndcg@10","mrr@10","recall@100","queries"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +259,10 @@ pub struct TopicsArgs {
 
 fn parse_k(s: &str) -> Result<crate::topics::KChoice, String> {
     s.parse().map_err(|e: crate::topics::Error| e.to_string())
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse().map_err(|e: crate::search::Error| e.to_string())
 }
 
 fn parse_sort(s: &str) -> Result<crate::topics::SortBy, String> {

@@ -8,10 +8,10 @@ mod topics;
 
 use crate::corpus::{self, ReadOptions};
 use crate::embed::{default_model_dir, Embedder};
-use crate::eval;
+use crate::eval::{self, retrieval};
 use crate::index::{self, BuildOptions, HnswParams, Index};
 use crate::paper::PaperId;
-use crate::search::{Engine, SearchParams};
+use crate::search::{Engine, Filter, Mode, SearchParams};
 use crate::server;
 use anyhow::{Context, Result};
 use args::{Cli, Command, EvalCommand, ModelArg};
@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Topics(a) => topics::topics(a),
         Command::Eval(EvalCommand::Recall(a)) => recall(a),
         Command::Eval(EvalCommand::Clustering(a)) => topics::eval_clustering(a),
+        Command::Eval(EvalCommand::Retrieval(a)) => retrieval(a),
     }
 }
 
@@ -105,7 +106,9 @@ fn search(a: args::SearchArgs) -> Result<()> {
     let params = SearchParams {
         k: a.k as usize,
         ef: a.ef,
-        ..Default::default()
+        mode: a.mode,
+        explain: a.explain,
+        ..page_params(a.page)
     };
     let results = engine.search(&a.query.join(" "), &params)?;
     print_hits(&results.hits, a.json)
@@ -116,10 +119,24 @@ fn similar(a: args::SimilarArgs) -> Result<()> {
     let params = SearchParams {
         k: a.k as usize,
         ef: a.ef,
-        ..Default::default()
+        explain: a.explain,
+        ..page_params(a.page)
     };
     let results = engine.similar(&PaperId(a.paper_id), &params)?;
     print_hits(&results.hits, a.json)
+}
+
+/// The page and filter flags as [`SearchParams`] (the engine validates the dates).
+fn page_params(p: args::PageArgs) -> SearchParams {
+    SearchParams {
+        offset: p.offset,
+        filter: Filter {
+            category: p.category,
+            from: p.from,
+            to: p.to,
+        },
+        ..Default::default()
+    }
 }
 
 fn print_hits(hits: &[crate::search::Hit<'_>], json: bool) -> Result<()> {
@@ -217,6 +234,106 @@ fn recall(a: args::RecallArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn retrieval(a: args::RetrievalArgs) -> Result<()> {
+    let corpus_path = a
+        .corpus
+        .canonicalize()
+        .with_context(|| format!("corpus {}", a.corpus.display()))?;
+    let queries = retrieval::read_queries(&a.queries)?;
+    let qrels = retrieval::read_qrels(&a.qrels)?;
+    let index_dir = match &a.index {
+        Some(d) => d.clone(),
+        None => default_eval_index(&corpus_path)?,
+    };
+    let model = model_dir(&a.model);
+    let source = corpus_path.display().to_string();
+    // Reused when it indexes this very file and has its keyword part (an index built
+    // before keyword search existed is rebuilt).
+    let reusable = Index::open(&index_dir).is_ok_and(|idx| {
+        idx.manifest().sources == [source.clone()] && idx.manifest().keyword.is_some()
+    });
+    if reusable {
+        eprintln!("reusing index {}", index_dir.display());
+    } else {
+        eprintln!(
+            "building index {} of {}",
+            index_dir.display(),
+            corpus_path.display()
+        );
+        index(args::IndexArgs {
+            out: index_dir.clone(),
+            model: a.model.clone(),
+            limit: None,
+            strict: false,
+            m: HnswParams::default().m as u16,
+            ef_construction: HnswParams::default().ef_construction,
+            ef_search: HnswParams::default().ef_search,
+            files: vec![corpus_path.clone()],
+        })?;
+    }
+    let engine = Engine::open(&index_dir, &model)
+        .with_context(|| format!("opening index {}", index_dir.display()))?;
+    let defaults = SearchParams::default();
+    let params = SearchParams {
+        mode: a.mode,
+        fusion: a.fusion.unwrap_or(defaults.fusion),
+        title_boost: a.title_boost.unwrap_or(defaults.title_boost),
+        ..defaults
+    };
+    let start = Instant::now();
+    let report = retrieval::evaluate(&engine, &queries, &qrels, &a.qrels, &params)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("nDCG@10:    {:.4}", report.ndcg_at_10);
+        println!("MRR@10:     {:.4}", report.mrr_at_10);
+        println!("recall@100: {:.4}", report.recall_at_100);
+        // The settings that shaped this mode's ranking.
+        let settings = match params.mode {
+            Mode::Semantic => String::new(),
+            Mode::Keyword => format!(", title boost {}", params.title_boost),
+            Mode::Hybrid => format!(
+                ", fusion {}, title boost {}",
+                params.fusion, params.title_boost
+            ),
+        };
+        println!(
+            "({} queries, mode {}{settings}, {} papers, {:.1} s)",
+            report.queries,
+            params.mode,
+            engine.index().len(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// `$TMPDIR/paperscope-eval-<corpus file name>-<hash of its path, size and mtime>`, so a
+/// changed corpus gets a fresh index and an unchanged one is embedded once.
+fn default_eval_index(corpus: &std::path::Path) -> Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let meta = std::fs::metadata(corpus).with_context(|| format!("corpus {}", corpus.display()))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let mut h = Sha256::new();
+    h.update(corpus.as_os_str().as_encoded_bytes());
+    h.update(meta.len().to_le_bytes());
+    h.update(mtime.to_le_bytes());
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = corpus
+        .file_stem()
+        .map_or("corpus".into(), |s| s.to_string_lossy().into_owned());
+    Ok(std::env::temp_dir().join(format!("paperscope-eval-{name}-{hex}")))
 }
 
 #[cfg(test)]

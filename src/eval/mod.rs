@@ -2,8 +2,10 @@
 //!
 //! - [`recall`]: recall@10 of the HNSW layer against exact search.
 //! - [`clustering`]: V-measure / NMI / ARI of the topics clustering against labels.
+//! - [`retrieval`]: nDCG@10, MRR@10 and recall@100 on a BEIR benchmark, per search mode.
 
 pub mod clustering;
 pub mod recall;
+pub mod retrieval;
 
 pub use recall::{recall_at_10, RecallReport};

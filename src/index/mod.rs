@@ -9,7 +9,13 @@
 //!   vectors.f32        count × dim little-endian f32, unit length, in DocId order
 //!   hnsw.hnsw.graph    the hnsw_rs graph (node ids = DocIds)
 //!   hnsw.hnsw.data     the hnsw_rs copy of the vectors
+//!   keyword/           the tantivy (BM25) index of the same papers, see crate::keyword
 //! ```
+//!
+//! Indexes written before the keyword index existed have no `keyword` entry in their
+//! manifest (the format version stayed 1: nothing else changed). They still open and
+//! serve semantic search and `similar`; keyword and hybrid search on them fail with an
+//! error saying to rebuild.
 //!
 //! **Atomicity.** [`build`] writes into a fresh temporary directory beside the target and
 //! only then moves it into place, by an atomic exchange of the two directories where the
@@ -75,6 +81,8 @@ pub enum Error {
     Empty,
     #[error(transparent)]
     Embed(#[from] crate::embed::Error),
+    #[error(transparent)]
+    Keyword(#[from] crate::keyword::Error),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -111,6 +119,9 @@ pub struct Manifest {
     pub embedder: String,
     /// Input files, as given.
     pub sources: Vec<String>,
+    /// The keyword index in `keyword/`; absent in indexes built before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<crate::keyword::KeywordInfo>,
 }
 
 /// Options for [`build`].
@@ -181,6 +192,8 @@ pub fn build(
     let ann = ann::Built::new(&flat, dim, &opts.hnsw)?;
     let graph_seconds = graph_start.elapsed().as_secs_f64();
     progress(Progress::Writing);
+    // Inside the staging directory, so it is swapped in with the vectors or not at all.
+    let keyword = crate::keyword::build(staging.path(), &papers)?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         model: embedder.info().clone(),
@@ -195,6 +208,7 @@ pub fn build(
         text: "title + \". \" + abstract (a space instead when the title ends in . ? !)".into(),
         sources: opts.sources.clone(),
         embedder: embedder.backend(),
+        keyword: Some(keyword),
     };
     write_contents(staging.path(), &manifest, &papers, &flat, &ann)?;
     staging.commit()?;
@@ -420,7 +434,7 @@ impl Index {
 }
 
 /// Best first; ties broken by DocId so results are deterministic.
-fn sort_hits(hits: &mut [(DocId, Score)]) {
+pub(crate) fn sort_hits(hits: &mut [(DocId, Score)]) {
     hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
 }
 

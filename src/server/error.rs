@@ -1,7 +1,7 @@
 //! The only place that knows HTTP statuses: every failure becomes an [`ApiError`], rendered
 //! as `{"error": {"code": "...", "message": "..."}}` with the status from one table.
 
-use crate::{search, topics};
+use crate::{keyword, search, topics};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The request ran past the per-request time limit (503).
     #[error("request timed out after {0} ms")]
     Timeout(u64),
+    /// The served index cannot answer this kind of request until it is rebuilt (503).
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     /// Anything else (500); the details are logged, not sent.
     #[error("internal error")]
     Internal(String),
@@ -47,14 +50,18 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Busy | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy | ApiError::Timeout(_) | ApiError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { code, .. } | ApiError::NotFound { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::NotFound { code, .. }
+            | ApiError::Unavailable { code, .. } => code,
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Busy => "overloaded",
@@ -108,6 +115,10 @@ impl From<search::Error> for ApiError {
                 }
             }
             search::Error::InvalidQuery(m) => ApiError::bad_request("invalid_query", m),
+            search::Error::Keyword(keyword::Error::Missing { .. }) => ApiError::Unavailable {
+                code: "no_keyword_index",
+                message: e.to_string(),
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }

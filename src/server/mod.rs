@@ -1,5 +1,5 @@
-//! The HTTP service (axum): semantic search, papers like this, recommendations,
-//! embeddings and topics, plus health, metrics and the OpenAPI document.
+//! The HTTP service (axum): semantic, keyword and hybrid search, papers like this,
+//! recommendations, embeddings and topics, plus health, metrics and the OpenAPI document.
 //!
 //! Shape (after mini-redis and axum's examples): [`router`] builds the routes over an
 //! [`AppState`]; [`run`] serves them on a bound listener until a shutdown future resolves,
@@ -46,6 +46,9 @@ pub struct Limits {
     pub max_embed_inputs: usize,
     /// Most positive + negative ids per `/v1/recommend` call. Default 100.
     pub max_recommend_ids: usize,
+    /// Largest `k` of a search with `explain=true` (each explained hit costs a forward
+    /// pass over up to 12 abstract sentences). Default 20.
+    pub max_explain_k: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             max_body_bytes: 1 << 20,
             max_embed_inputs: 64,
             max_recommend_ids: 100,
+            max_explain_k: 20,
         }
     }
 }

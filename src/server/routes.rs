@@ -5,7 +5,7 @@ use super::error::{ApiError, ErrorBody};
 use super::types::*;
 use super::{AppState, Limits};
 use crate::paper::PaperId;
-use crate::search::{Filter, Recommend, Results, SearchParams};
+use crate::search::{Filter, Mode, Recommend, Results, SearchParams};
 use crate::topics;
 use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::header;
@@ -58,8 +58,22 @@ impl Limits {
             k,
             offset,
             filter,
-            ef: None,
+            ..Default::default()
         })
+    }
+
+    /// Explanations cost a forward pass over the hits' sentences: fewer hits with them.
+    fn explain(&self, params: &SearchParams) -> Result<(), ApiError> {
+        if params.explain && params.k > self.max_explain_k {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!(
+                    "with explain=true, k must be at most {}, got {}",
+                    self.max_explain_k, params.k
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn text(&self, name: &str, text: &str) -> Result<(), ApiError> {
@@ -87,8 +101,9 @@ fn page(results: Results<'_>, params: &SearchParams, start: Instant) -> SearchRe
     }
 }
 
-/// Semantic search.
-#[utoipa::path(get, path = "/v1/search", params(SearchQuery),
+/// Search by meaning (`semantic`), by words (`keyword`, BM25) or both (`hybrid`, the
+/// default), optionally explaining each result.
+#[utoipa::path(get, path = "/v1/search", params(SearchQuery, FilterQuery),
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn search(
     State(s): State<AppState>,
@@ -103,10 +118,34 @@ pub async fn search(
         ));
     }
     s.limits.text("q", &text)?;
-    let params = s.limits.params(q.k, q.offset, q.filter)?;
-    let v = s.queue.embed(vec![text]).await?.pop().unwrap_or_default();
-    let results = s.engine.search_vector(&v, &params)?;
-    Ok(axum::Json(page(results, &params, start)))
+    let params = SearchParams {
+        mode: q
+            .mode
+            .as_deref()
+            .map(str::parse::<Mode>)
+            .transpose()?
+            .unwrap_or_default(),
+        explain: q.explain.unwrap_or(false),
+        ..s.limits.params(q.k, q.offset, q.filter)?
+    };
+    s.limits.explain(&params)?;
+    let v = match params.needs_embedding() {
+        true => s.queue.embed(vec![text.clone()]).await?.pop(),
+        false => None,
+    };
+    if !params.explain {
+        let results = s.engine.search_embedded(&text, v.as_deref(), &params)?;
+        return Ok(axum::Json(page(results, &params, start)));
+    }
+    // Explaining embeds the hits' sentences: a forward pass, off the async executor.
+    let engine = s.engine.clone();
+    let response = tokio::task::spawn_blocking(move || {
+        let results = engine.search_embedded(&text, v.as_deref(), &params)?;
+        Ok::<_, ApiError>(page(results, &params, start))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(axum::Json(response))
 }
 
 /// A paper's record.
@@ -120,7 +159,7 @@ pub async fn paper(
 }
 
 /// Papers like this one (the paper itself excluded).
-#[utoipa::path(get, path = "/v1/papers/{id}/similar", params(("id" = String, Path, description = "paper id"), PageQuery),
+#[utoipa::path(get, path = "/v1/papers/{id}/similar", params(("id" = String, Path, description = "paper id"), PageQuery, FilterQuery),
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn similar(
     State(s): State<AppState>,
@@ -128,7 +167,10 @@ pub async fn similar(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<axum::Json<SearchResponse>, ApiError> {
     let start = Instant::now();
-    let params = s.limits.params(q.k, q.offset, q.filter)?;
+    let params = SearchParams {
+        explain: q.explain.unwrap_or(false),
+        ..s.limits.params(q.k, q.offset, q.filter)?
+    };
     let results = s.engine.similar(&PaperId(id), &params)?;
     Ok(axum::Json(page(results, &params, start)))
 }

@@ -1,6 +1,7 @@
 //! Wire formats of the HTTP API (requests and responses), kept apart from the domain types
 //! so that `Paper` and friends need not follow the wire.
 
+use crate::explain::Explanation;
 use crate::paper::Paper;
 use crate::search::Hit;
 use serde::{Deserialize, Serialize};
@@ -16,8 +17,17 @@ pub struct SearchQuery {
     pub k: Option<usize>,
     /// Results to skip, 0..=1000 (default 0).
     pub offset: Option<usize>,
+    /// `semantic` (embeddings), `keyword` (BM25) or `hybrid` (both, fused; the default).
+    #[param(example = "hybrid")]
+    pub mode: Option<String>,
+    /// Add to each result why it was found: the query terms it contains with their BM25
+    /// points, its abstract sentence closest to the query, its rank in each list (default
+    /// false; k ≤ 20 with it).
+    pub explain: Option<bool>,
+    /// Documented as [`FilterQuery`]'s own parameters (utoipa does not expand a flattened
+    /// field).
     #[serde(flatten)]
-    #[param(inline)]
+    #[param(ignore)]
     pub filter: FilterQuery,
 }
 
@@ -41,8 +51,13 @@ pub struct PageQuery {
     pub k: Option<usize>,
     /// Results to skip, 0..=1000 (default 0).
     pub offset: Option<usize>,
+    /// Add to each result the title and abstract terms the two papers share, most
+    /// distinctive first (default false).
+    pub explain: Option<bool>,
+    /// Documented as [`FilterQuery`]'s own parameters (utoipa does not expand a flattened
+    /// field).
     #[serde(flatten)]
-    #[param(inline)]
+    #[param(ignore)]
     pub filter: FilterQuery,
 }
 
@@ -105,8 +120,97 @@ pub struct ResultItem {
     pub categories: Vec<String>,
     /// The abstract's opening, cut at a word boundary (about 300 characters).
     pub snippet: String,
-    /// Cosine similarity to the query.
+    /// Results are ordered by it. Semantic mode, similar, recommend: cosine similarity;
+    /// keyword mode: BM25; hybrid: the fused score, 0..=1.
     pub score: f32,
+    /// Why this result; only with `explain=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<ExplanationItem>,
+}
+
+/// Why a result was returned. Empty parts are left out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplanationItem {
+    /// Query terms the paper contains, largest contribution first (search).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub terms: Vec<TermItem>,
+    /// The abstract sentence closest in meaning to the query (search).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentence: Option<SentenceItem>,
+    /// 1-based rank in the semantic list before fusion, if the paper was in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semantic_rank: Option<u32>,
+    /// 1-based rank in the keyword list before fusion, if the paper was in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword_rank: Option<u32>,
+    /// Terms both papers use, rarest in the collection first (similar).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_terms: Vec<SharedTermItem>,
+}
+
+/// A query term found in the paper.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TermItem {
+    /// The word as the query wrote it.
+    pub term: String,
+    /// Its indexed form (lower case, stemmed).
+    pub stem: String,
+    /// BM25 points it earned; the terms' points sum to the paper's keyword score.
+    pub score: f32,
+    /// Fields it was found in: title, abstract, authors, categories.
+    pub fields: Vec<&'static str>,
+}
+
+/// An abstract sentence and its cosine similarity to the query.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SentenceItem {
+    pub text: String,
+    pub score: f32,
+}
+
+/// A term two papers share.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SharedTermItem {
+    /// The word as the first paper writes it.
+    pub term: String,
+    pub stem: String,
+    /// BM25's inverse document frequency: higher is rarer.
+    pub idf: f32,
+    /// Papers in the collection that contain it.
+    pub papers: u64,
+}
+
+impl From<&Explanation> for ExplanationItem {
+    fn from(e: &Explanation) -> Self {
+        ExplanationItem {
+            terms: e
+                .terms
+                .iter()
+                .map(|t| TermItem {
+                    term: t.term.clone(),
+                    stem: t.stem.clone(),
+                    score: t.score,
+                    fields: t.fields.clone(),
+                })
+                .collect(),
+            sentence: e.sentence.as_ref().map(|s| SentenceItem {
+                text: s.text.clone(),
+                score: s.score,
+            }),
+            semantic_rank: e.semantic_rank,
+            keyword_rank: e.keyword_rank,
+            shared_terms: e
+                .shared_terms
+                .iter()
+                .map(|t| SharedTermItem {
+                    term: t.term.clone(),
+                    stem: t.stem.clone(),
+                    idf: t.idf,
+                    papers: t.papers,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A page of results.
@@ -176,6 +280,7 @@ impl From<&Hit<'_>> for ResultItem {
             categories: p.categories.clone(),
             snippet: snippet(&p.abstract_, SNIPPET_CHARS),
             score: h.score,
+            explanation: h.explanation.as_ref().map(ExplanationItem::from),
         }
     }
 }
