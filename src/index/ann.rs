@@ -217,7 +217,7 @@ impl Ann {
             #[cfg(target_arch = "x86_64")]
             {
                 use std::arch::is_x86_feature_detected as has;
-                if has!("avx512bf16") && has!("avx512bw") && self.dim % 32 == 0 {
+                if has!("avx512bf16") && has!("avx512bw") && self.dim.is_multiple_of(32) {
                     // SAFETY: the CPU has the features `search_avx512bf16` is compiled for.
                     return unsafe { self.search_avx512bf16(scratch, query, k, ef, filter) };
                 }
@@ -445,7 +445,7 @@ impl Query for Bf16Query<'_> {
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 unsafe fn dot_bf16_pairs(q: &[u16], v: &[u16]) -> f32 {
     use std::arch::x86_64::*;
-    debug_assert!(q.len() == v.len() && q.len() % 32 == 0);
+    debug_assert!(q.len() == v.len() && q.len().is_multiple_of(32));
     let (mut even, mut odd) = (_mm512_setzero_ps(), _mm512_setzero_ps());
     let mut i = 0;
     // Two accumulators: `vdpbf16ps` has a latency of several cycles.
