@@ -647,10 +647,11 @@ async fn a_full_queue_answers_503_with_retry_after() {
 
 #[tokio::test]
 async fn requests_over_the_time_limit_get_503() {
-    let base = start(ServerConfig {
-        request_timeout: Duration::from_millis(1),
-        ..Default::default()
-    });
+    // In its own process: the timed-out embedding goes on running after the answer, and
+    // this test binary must not exit while the model is mid-call on one of its threads
+    // (oneDNN's exit-time destructors would crash under it).
+    // 200 ms: enough to read the request, far too little to embed 64 long texts.
+    let (child, base, _stderr) = spawn_server("200");
     let text: String = std::fs::read_to_string(common::seed_file())
         .unwrap()
         .chars()
@@ -665,6 +666,46 @@ async fn requests_over_the_time_limit_get_503() {
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "timeout");
+    drop(child);
+}
+
+/// A child process, killed when dropped (also when its test fails).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `paperscope serve` on the shared index as a child process with the given
+/// `--timeout-ms`; returns it, its base URL and its stderr after the first line.
+fn spawn_server(
+    timeout_ms: &str,
+) -> (Child, String, std::io::BufReader<std::process::ChildStderr>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paperscope"))
+        .args([
+            "serve",
+            "--index",
+            common::shared_index().to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--timeout-ms",
+            timeout_ms,
+        ])
+        .env("PAPERSCOPE_MODEL", common::model_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let url = line.split("on ").last().unwrap().trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    (Child(child), url, stderr)
 }
 
 #[tokio::test]
@@ -698,27 +739,7 @@ async fn cors_is_off_by_default_and_on_for_one_origin() {
 /// still completes and the process exits cleanly.
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_then_exits() {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paperscope"))
-        .args([
-            "serve",
-            "--index",
-            common::shared_index().to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-            "--timeout-ms",
-            "300000",
-        ])
-        .env("PAPERSCOPE_MODEL", common::model_dir())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let url = line.split("on ").last().unwrap().trim().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-
+    let (mut child, url, mut stderr) = spawn_server("300000");
     let text: String = std::fs::read_to_string(common::seed_file())
         .unwrap()
         .chars()
@@ -731,11 +752,11 @@ async fn sigterm_finishes_in_flight_requests_then_exits() {
     let in_flight = tokio::spawn(req);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     let r = in_flight.await.unwrap().unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Vec<Vec<f32>>>().await.unwrap().len(), 64);
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status}");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();

@@ -134,7 +134,13 @@ impl MakeRequestId for Counter {
 /// # Errors
 /// The engine's model failing to load.
 pub fn router(engine: Arc<Engine>, config: &ServerConfig) -> Result<Router, crate::search::Error> {
-    engine.embedder()?;
+    // Warmed up here, before anything listens, rather than on the embedding thread: the
+    // first queries do not pay for it, and no oneDNN call can still be running on
+    // another thread when a short-lived process (a test) exits, which crashed in
+    // libdnnl's exit-time destructors.
+    if let Err(e) = engine.embedder()?.warm_up() {
+        tracing::warn!("embedding warm-up failed: {e}");
+    }
     let metrics = Arc::new(metrics::Metrics::new(engine.index().len()));
     let queue = worker::EmbedQueue::start(engine.clone(), config.queue_capacity, metrics.clone());
     let state = AppState {

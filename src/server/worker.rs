@@ -78,9 +78,6 @@ fn run(engine: Arc<Engine>, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) 
             return;
         }
     };
-    if let Err(e) = embedder.warm_up() {
-        tracing::warn!("embedding warm-up failed: {e}");
-    }
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_JOBS_PER_BATCH {
