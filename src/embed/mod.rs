@@ -380,6 +380,15 @@ impl Embedder {
 #[error("{0}")]
 struct TokError(String);
 
+/// `x` rounded to the nearest BF16, ties to even (the conversion PyTorch and oneDNN use),
+/// as its bits; `x` is finite. Used by the engine's BF16 kernels and the index's walk
+/// vectors alike, so both round the same way.
+#[inline(always)]
+pub(crate) fn bf16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
 /// Dot product of two equal-length vectors; for unit vectors, their cosine similarity.
 ///
 /// The hot loop of every search (HNSW walks and exact scans), so it is compiled for

@@ -8,7 +8,7 @@
 //! vectors, so the clamp never shows.
 
 use super::Error;
-use crate::embed::dot;
+use crate::embed::{bf16_bits, dot};
 use crate::paper::DocId;
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::api::AnnT;
@@ -181,7 +181,7 @@ impl Ann {
                 upper.insert(id as u32, layers);
             }
         }
-        let coarse = vectors.iter().copied().map(bf16).collect();
+        let coarse = vectors.iter().copied().map(bf16_bits).collect();
         Ok(Ann {
             coarse,
             dim,
@@ -251,7 +251,7 @@ impl Ann {
     ) -> Vec<DocId> {
         let mut q = std::mem::take(&mut scratch.query);
         q.clear();
-        q.extend(query.iter().copied().map(bf16));
+        q.extend(query.iter().copied().map(bf16_bits));
         let found = self.search_impl(scratch, &Bf16Query(&q), k, ef, filter);
         scratch.query = q;
         found
@@ -401,12 +401,6 @@ fn prefetch<T>(v: &[T]) {
             );
         }
     }
-}
-
-/// `x` rounded to the nearest BF16 (ties to even), as its bits.
-fn bf16(x: f32) -> u16 {
-    let b = x.to_bits();
-    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
 }
 
 /// A query as the walk scores it against the BF16 vectors.

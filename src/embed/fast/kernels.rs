@@ -13,6 +13,8 @@
 //! f32) so that they vectorise too: a scalar libm `erff` per element would
 //! cost about as much as the feed-forward matmul itself.
 
+use crate::embed::bf16_bits;
+
 /// Instruction set the kernels were instantiated for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
@@ -396,8 +398,7 @@ fn softmax_rows_impl<const FMA: bool>(x: &mut [f32], n: usize, scale: f32) {
 fn softmax_bf16_impl<const FMA: bool>(x: &mut [f32], scale: f32, out: &mut [u16]) {
     let inv = 1.0 / exp_shifted_sum::<FMA, false>(x, scale * std::f32::consts::LOG2_E);
     for (o, v) in out.iter_mut().zip(x.iter()) {
-        let b = (v * inv).to_bits();
-        *o = ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16;
+        *o = bf16_bits(v * inv);
     }
 }
 
@@ -405,8 +406,7 @@ fn softmax_bf16_impl<const FMA: bool>(x: &mut [f32], scale: f32, out: &mut [u16]
 #[inline(always)]
 fn to_bf16_impl(src: &[f32], dst: &mut [u16]) {
     for (d, s) in dst.iter_mut().zip(src) {
-        let b = s.to_bits();
-        *d = ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16;
+        *d = bf16_bits(*s);
     }
 }
 
