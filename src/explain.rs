@@ -16,9 +16,10 @@
 //! computed only when asked for (`explain`), and the work per hit is bounded: at most
 //! [`MAX_SENTENCES`] sentences of each abstract are embedded.
 
-use crate::embed::{self, dot, Embedder};
+use crate::embed::{self, Embedder};
 use crate::keyword::{SharedTerm, TermScore};
 use crate::paper::Score;
+use crate::vector::dot;
 use serde::Serialize;
 
 /// Why a paper was returned. Empty parts are left out of the JSON.

@@ -20,6 +20,8 @@
 //! - [`search`]: the query front door, [`search::Engine`] (semantic, keyword, hybrid).
 //! - [`topics`]: finding the papers of a topic and grouping them (k-means, c-TF-IDF labels,
 //!   monthly growth, an HTML map).
+//! - [`vector`]: dot products, BF16 rounding and the process's SIMD level (shared by
+//!   `embed` and `index`).
 //! - [`eval`]: quality measurements (HNSW recall, clustering V-measure, retrieval
 //!   nDCG/MRR/recall on BEIR data).
 //! - [`cli`]: the `paperscope` command line; thin.
@@ -39,3 +41,4 @@ pub mod paper;
 pub mod search;
 pub mod server;
 pub mod topics;
+pub mod vector;

@@ -22,6 +22,12 @@ fn main() {
     // `--version` also says which embedding engine runs here: probing it opens oneDNN,
     // so only when asked.
     if std::env::args_os().any(|a| a == "--version") {
+        if let Some(cap) = std::env::var("PAPERSCOPE_CPU")
+            .ok()
+            .and_then(|c| c.parse().ok())
+        {
+            let _ = paperscope::vector::set_cpu_cap(cap);
+        }
         let engine = EmbedOptions::from_env()
             .and_then(|o| o.describe())
             .unwrap_or_else(|e| e.to_string());
@@ -29,6 +35,10 @@ fn main() {
         command = command.long_version(Box::leak(version.into_boxed_str()) as &str);
     }
     let args = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    if let Err(e) = paperscope::vector::set_cpu_cap(args.cpu) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     if let Err(e) = cli::run(args) {
         eprintln!("error: {e:#}");
         std::process::exit(2);

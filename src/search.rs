@@ -24,6 +24,7 @@ use crate::fusion::{self, Fused, Fusion};
 use crate::index::{self, Index};
 use crate::keyword::{self, KeywordIndex};
 use crate::paper::{DocId, Paper, PaperId, Score};
+use crate::vector;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -415,7 +416,7 @@ impl Engine {
             keyword
                 .iter()
                 .filter(|(d, _)| !seen.contains(d))
-                .map(|&(d, _)| (d, embed::dot(v, self.index.vector(d)))),
+                .map(|&(d, _)| (d, vector::dot(v, self.index.vector(d)))),
         );
         index::sort_hits(&mut semantic);
         Ok((fusion::fuse(&semantic, &keyword, params.fusion), total))
@@ -524,7 +525,7 @@ impl Engine {
                     .for_each(|(a, b)| *a += w * b);
             }
         }
-        let norm = embed::dot(&q, &q).sqrt();
+        let norm = vector::dot(&q, &q).sqrt();
         if norm < 1e-6 {
             return Err(Error::InvalidQuery(
                 "positives and negatives cancel out; nothing to recommend from".into(),

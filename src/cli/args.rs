@@ -9,6 +9,16 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "paperscope", version, about, long_about = None)]
 pub struct Cli {
+    /// Highest instruction set to use (paperscope's kernels and oneDNN's): native,
+    /// avx512 (no AMX), avx2 or generic. Lower levels force the slower paths of other CPUs.
+    #[arg(
+        long,
+        global = true,
+        env = "PAPERSCOPE_CPU",
+        default_value = "native",
+        value_name = "LEVEL"
+    )]
+    pub cpu: crate::vector::CpuCap,
     #[command(subcommand)]
     pub command: Command,
 }

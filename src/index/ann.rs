@@ -8,8 +8,8 @@
 //! vectors, so the clamp never shows.
 
 use super::Error;
-use crate::embed::{bf16_bits, dot};
 use crate::paper::DocId;
+use crate::vector::{bf16_bits, dot, Simd};
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::api::AnnT;
 use hnsw_rs::hnswio::HnswIo;
@@ -215,20 +215,20 @@ impl Ann {
         SCRATCH.with(|cell| {
             let scratch = &mut *cell.borrow_mut();
             #[cfg(target_arch = "x86_64")]
-            {
-                use std::arch::is_x86_feature_detected as has;
-                if has!("avx512bf16") && has!("avx512bw") && self.dim.is_multiple_of(32) {
-                    // SAFETY: the CPU has the features `search_avx512bf16` is compiled for.
+            match Simd::current() {
+                Simd::Avx512Bf16 if self.dim.is_multiple_of(32) => {
+                    // SAFETY: `Simd::current` never exceeds what the CPU supports.
                     return unsafe { self.search_avx512bf16(scratch, query, k, ef, filter) };
                 }
-                if has!("avx512f") {
+                Simd::Avx512 | Simd::Avx512Bf16 => {
                     // SAFETY: as above.
                     return unsafe { self.search_avx512(scratch, query, k, ef, filter) };
                 }
-                if has!("avx2") && has!("fma") {
+                Simd::Avx2 => {
                     // SAFETY: as above.
                     return unsafe { self.search_avx2(scratch, query, k, ef, filter) };
                 }
+                Simd::Generic => {}
             }
             self.search_impl(scratch, &F32Query(query), k, ef, filter)
         })

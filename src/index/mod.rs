@@ -32,8 +32,9 @@ mod atomic;
 
 pub use ann::HnswParams;
 
-use crate::embed::{dot, Embedder, ModelInfo};
+use crate::embed::{Embedder, ModelInfo};
 use crate::paper::{DocId, Paper, PaperId, Score};
+use crate::vector::dot;
 use ann::Ann;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

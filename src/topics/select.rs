@@ -18,9 +18,9 @@
 //! The report says how many papers each part contributed. Papers are returned in
 //! `DocId` order so later steps are deterministic.
 
-use crate::embed::dot;
 use crate::index::Index;
 use crate::paper::DocId;
+use crate::vector::dot;
 use rust_stemmers::{Algorithm, Stemmer};
 use serde::Serialize;
 use std::collections::HashSet;

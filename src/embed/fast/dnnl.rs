@@ -22,6 +22,7 @@
 //! thread count to 1; each thread has its own stream and scratchpad buffer
 //! ("user" scratchpad mode), so one primitive may run on several threads at once.
 
+use crate::vector::CpuCap;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr};
 use std::ptr;
@@ -98,6 +99,11 @@ struct Version {
 
 /// `DNNL_RUNTIME_OMP`.
 const CPU_RUNTIME_OMP: u32 = 2;
+
+// `dnnl_cpu_isa_t` values (oneDNN 2.x dnnl_types.h) for `dnnl_set_max_cpu_isa`.
+const ISA_SSE41: i32 = 0x1;
+const ISA_AVX2: i32 = 0x7;
+const ISA_AVX512_CORE_BF16: i32 = 0xe7;
 
 /// Declares the C functions we use, loads them all, and fails if one is missing.
 macro_rules! api {
@@ -217,6 +223,20 @@ impl Dnnl {
             } else {
                 None
             };
+            // The process's CPU cap (crate::vector) applies to oneDNN too; it must be set
+            // before oneDNN first looks at the CPU, i.e. before the engine exists.
+            let max_isa = match crate::vector::cpu_cap() {
+                CpuCap::Native => None,
+                CpuCap::Avx512 => Some(ISA_AVX512_CORE_BF16),
+                CpuCap::Avx2 => Some(ISA_AVX2),
+                CpuCap::Generic => Some(ISA_SSE41),
+            };
+            if let Some(isa) = max_isa {
+                let set = lib
+                    .get::<unsafe extern "C" fn(i32) -> Status>(b"dnnl_set_max_cpu_isa\0")
+                    .map_err(|e| DnnlError(format!("dnnl_set_max_cpu_isa: {e}")))?;
+                check(set(isa), "set_max_cpu_isa")?;
+            }
             let mut engine = ptr::null_mut();
             check(
                 (api.dnnl_engine_create)(&mut engine, ENGINE_CPU, 0),

@@ -13,7 +13,7 @@
 //! f32) so that they vectorise too: a scalar libm `erff` per element would
 //! cost about as much as the feed-forward matmul itself.
 
-use crate::embed::bf16_bits;
+use crate::vector::{bf16_bits, Simd};
 
 /// Instruction set the kernels were instantiated for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,26 +27,14 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// Detects the best instruction set available on the running CPU.
+    /// The instruction set this process uses ([`Simd::current`]: the CPU's, lowered to
+    /// the process's CPU cap).
     pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx512f")
-                && has!("avx512bw")
-                && has!("avx512vl")
-                && has!("avx512dq")
-                && has!("fma")
-            {
-                return Isa::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx2Fma;
-            }
+        match Simd::current() {
+            Simd::Avx512 | Simd::Avx512Bf16 => Isa::Avx512,
+            Simd::Avx2 => Isa::Avx2Fma,
+            Simd::Generic => Isa::Generic,
         }
-        Isa::Generic
     }
 
     /// Short name for [`super::FastBert::kernel_path`].
