@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use paperscope::corpus::{read_files, ReadOptions};
-use paperscope::embed::{default_model_dir, Embedder};
+use paperscope::embed::{default_model_dir, EmbedOptions, Embedder, Encoder};
 use std::path::PathBuf;
 
 const N: usize = 256;
@@ -25,7 +25,8 @@ fn abstracts() -> Vec<String> {
 }
 
 fn embed(c: &mut Criterion) {
-    let embedder = Embedder::load(&default_model_dir()).expect("model: run scripts/fetch-model.sh");
+    let embedder = Embedder::load(&default_model_dir(), &EmbedOptions::default())
+        .expect("model: run scripts/fetch-model.sh");
     let texts = abstracts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let tokens: usize = refs

@@ -14,7 +14,7 @@
 //! ```
 
 use anyhow::Context;
-use paperscope::embed::{default_model_dir, Embedder};
+use paperscope::embed::{default_model_dir, EmbedOptions, Embedder, Encoder};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -61,7 +61,17 @@ fn main() -> anyhow::Result<()> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
 
     let model = std::env::var_os("PAPERSCOPE_MODEL").map_or_else(default_model_dir, PathBuf::from);
-    let embedder = Embedder::load(&model)?;
+    // The comparison script picks the engine through the same variables the CLI reads.
+    let var = |name| std::env::var(name).unwrap_or_default();
+    let opts = EmbedOptions {
+        backend: var("PAPERSCOPE_BACKEND").parse()?,
+        precision: match var("PAPERSCOPE_PRECISION").as_str() {
+            "" | "auto" => None,
+            p => Some(p.parse()?),
+        },
+        pack_tokens: var("PAPERSCOPE_PACK").parse().ok(),
+    };
+    let embedder = Embedder::load(&model, &opts)?;
     let tokens: usize = refs
         .iter()
         .map(|t| embedder.tokenize(t).map(|ids| ids.len()))
@@ -92,7 +102,7 @@ fn main() -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({
-            "backend": embedder.backend(),
+            "backend": embedder.describe(),
             "texts": texts.len(),
             "tokens": tokens,
             "runs_s": runs_s,

@@ -16,7 +16,7 @@
 //! computed only when asked for (`explain`), and the work per hit is bounded: at most
 //! [`MAX_SENTENCES`] sentences of each abstract are embedded.
 
-use crate::embed::{self, Embedder};
+use crate::embed::{self, Encoder};
 use crate::keyword::{SharedTerm, TermScore};
 use crate::paper::Score;
 use crate::vector::dot;
@@ -118,7 +118,7 @@ pub fn split_sentences(text: &str) -> Vec<&str> {
 /// # Errors
 /// Embedding failures.
 pub fn closest_sentences(
-    embedder: &Embedder,
+    encoder: &dyn Encoder,
     query: &[f32],
     abstracts: &[&str],
 ) -> Result<Vec<Option<Sentence>>, embed::Error> {
@@ -131,7 +131,7 @@ pub fn closest_sentences(
         })
         .collect();
     let flat: Vec<&str> = split.iter().flatten().copied().collect();
-    let vectors = embedder.embed(&flat)?;
+    let vectors = encoder.embed(&flat)?;
     let mut vectors = vectors.into_iter();
     Ok(split
         .iter()

@@ -29,6 +29,7 @@
 //! Errors: each module owns a `thiserror` enum naming causes with their context; the CLI
 //! adds the last hop with `anyhow`.
 
+pub mod cancel;
 pub mod cli;
 pub mod corpus;
 pub mod embed;

@@ -28,8 +28,8 @@ fn main() {
         {
             let _ = paperscope::vector::set_cpu_cap(cap);
         }
-        let engine = EmbedOptions::from_env()
-            .and_then(|o| o.describe())
+        let engine = EmbedOptions::default()
+            .describe()
             .unwrap_or_else(|e| e.to_string());
         let version = format!("{}\nembedding: {engine}", env!("CARGO_PKG_VERSION"));
         command = command.long_version(Box::leak(version.into_boxed_str()) as &str);

@@ -18,7 +18,7 @@
 //! first [`HYBRID_CANDIDATES`] results come from one fused ranking and follow each other
 //! exactly.
 
-use crate::embed::{self, Embedder, Vector};
+use crate::embed::{self, Encoder, ModelInfo, Vector};
 use crate::explain::{self, Explanation};
 use crate::fusion::{self, Fused, Fusion};
 use crate::index::{self, Index};
@@ -26,8 +26,7 @@ use crate::keyword::{self, KeywordIndex};
 use crate::paper::{DocId, Paper, PaperId, Score};
 use crate::vector;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
 /// Errors of answering a query.
 #[derive(Debug, thiserror::Error)]
@@ -36,14 +35,142 @@ pub enum Error {
     PaperNotFound(PaperId),
     #[error("unknown paper ids: {}", .0.iter().map(|i| i.0.as_str()).collect::<Vec<_>>().join(", "))]
     PapersNotFound(Vec<PaperId>),
-    #[error("invalid query: {0}")]
-    InvalidQuery(String),
+    /// The request itself is wrong: the caller can fix it.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("index was built with model {index_model} (weights sha256 {index_sha:.12}…) but the query model is {model} ({model_sha:.12}…); pass --model with the index's model, or rebuild the index with this one")]
+    ModelMismatch {
+        index_model: String,
+        index_sha: String,
+        model: String,
+        model_sha: String,
+    },
     #[error(transparent)]
     Index(#[from] index::Error),
     #[error(transparent)]
     Embed(#[from] embed::Error),
     #[error(transparent)]
     Keyword(#[from] keyword::Error),
+}
+
+/// A mistake in a request, with a stable machine-readable [`Invalid::code`] each: the
+/// library decides what is valid, the HTTP and command-line layers only report it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Invalid {
+    #[error("the query is empty")]
+    EmptyQuery,
+    #[error("{name} has {chars} characters; the limit is {max}")]
+    TooLong {
+        name: &'static str,
+        chars: usize,
+        max: usize,
+    },
+    #[error("k must be in 1..={max}, got {k}")]
+    K { k: usize, max: usize },
+    #[error("offset must be at most {max}, got {offset}")]
+    Offset { offset: usize, max: usize },
+    #[error("with explain, k must be at most {max}, got {k}")]
+    ExplainK { k: usize, max: usize },
+    #[error("'{name}' must be YYYY-MM-DD, YYYY-MM or YYYY (a real date), got '{value}'")]
+    Date { name: &'static str, value: String },
+    #[error("'from' ({from}) is after 'to' ({to})")]
+    DateOrder { from: String, to: String },
+    #[error("unknown mode '{0}': expected semantic, keyword or hybrid")]
+    Mode(String),
+    #[error("{0}")]
+    Fusion(String),
+    #[error("title boost must be a finite number >= 0, got {0}")]
+    TitleBoost(f32),
+    #[error("{ids} example ids; the limit is {max}")]
+    TooManyIds { ids: usize, max: usize },
+    #[error("recommend needs at least one positive id or a text")]
+    NothingToRecommend,
+    #[error("positives and negatives cancel out; nothing to recommend from")]
+    Cancelling,
+    #[error("query vector has {got} dimensions, the index {want}")]
+    Dimensions { got: usize, want: usize },
+}
+
+impl Invalid {
+    /// One code per mistake, for APIs (`{"error": {"code": ...}}`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Invalid::EmptyQuery => "empty_query",
+            Invalid::TooLong { .. } => "query_too_long",
+            Invalid::K { .. } => "invalid_k",
+            Invalid::Offset { .. } => "invalid_offset",
+            Invalid::ExplainK { .. } => "explain_k_too_large",
+            Invalid::Date { .. } => "invalid_date",
+            Invalid::DateOrder { .. } => "invalid_date_range",
+            Invalid::Mode(_) => "invalid_mode",
+            Invalid::Fusion(_) => "invalid_fusion",
+            Invalid::TitleBoost(_) => "invalid_title_boost",
+            Invalid::TooManyIds { .. } => "too_many_ids",
+            Invalid::NothingToRecommend | Invalid::Cancelling => "nothing_to_recommend",
+            Invalid::Dimensions { .. } => "invalid_vector",
+        }
+    }
+}
+
+/// How much one request may ask for. [`Limits::default`] are the HTTP service's (README,
+/// "Limits"); [`Limits::command_line`] lifts those that only protect a shared server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest query (or recommend text), in characters. Default 2,000.
+    pub max_query_chars: usize,
+    /// Largest `k`. Default 100.
+    pub max_k: usize,
+    /// Largest `offset`. Default 1,000.
+    pub max_offset: usize,
+    /// Largest `k` with explanations (each explained hit costs a forward pass over up to
+    /// [`explain::MAX_SENTENCES`] abstract sentences). Default 20.
+    pub max_explain_k: usize,
+    /// Most positive + negative ids of one recommendation. Default 100.
+    pub max_recommend_ids: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_query_chars: 2_000,
+            max_k: 100,
+            max_offset: 1_000,
+            max_explain_k: 20,
+            max_recommend_ids: 100,
+        }
+    }
+}
+
+impl Limits {
+    /// For one user at a terminal: pages up to 10,000 results, long queries allowed.
+    pub fn command_line() -> Limits {
+        Limits {
+            max_query_chars: 100_000,
+            max_k: 10_000,
+            max_offset: 1_000_000,
+            max_explain_k: 1_000,
+            max_recommend_ids: 10_000,
+        }
+    }
+
+    /// Checks a query text's length (not blank, at most [`Limits::max_query_chars`]).
+    ///
+    /// # Errors
+    /// [`Invalid::EmptyQuery`], [`Invalid::TooLong`].
+    pub fn check_text(&self, name: &'static str, text: &str) -> Result<(), Invalid> {
+        if text.trim().is_empty() {
+            return Err(Invalid::EmptyQuery);
+        }
+        let chars = text.chars().count();
+        if chars > self.max_query_chars {
+            return Err(Invalid::TooLong {
+                name,
+                chars,
+                max: self.max_query_chars,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Which retrieval answers a text query.
@@ -59,17 +186,15 @@ pub enum Mode {
 }
 
 impl std::str::FromStr for Mode {
-    type Err = Error;
+    type Err = Invalid;
 
     /// `semantic`, `keyword` or `hybrid`.
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, Invalid> {
         match s {
             "semantic" => Ok(Mode::Semantic),
             "keyword" => Ok(Mode::Keyword),
             "hybrid" => Ok(Mode::Hybrid),
-            _ => Err(Error::InvalidQuery(format!(
-                "unknown mode '{s}': expected semantic, keyword or hybrid"
-            ))),
+            _ => Err(Invalid::Mode(s.to_string())),
         }
     }
 }
@@ -101,22 +226,24 @@ impl Filter {
     /// Checks the date bounds' syntax and order.
     ///
     /// # Errors
-    /// [`Error::InvalidQuery`] naming the bad bound.
-    pub fn validate(&self) -> Result<(), Error> {
+    /// [`Invalid::Date`] naming the bad bound, [`Invalid::DateOrder`].
+    pub fn validate(&self) -> Result<(), Invalid> {
         for (name, v) in [("from", &self.from), ("to", &self.to)] {
             if let Some(d) = v {
                 if !valid_date_prefix(d) {
-                    return Err(Error::InvalidQuery(format!(
-                        "'{name}' must be YYYY-MM-DD, YYYY-MM or YYYY, got '{d}'"
-                    )));
+                    return Err(Invalid::Date {
+                        name,
+                        value: d.clone(),
+                    });
                 }
             }
         }
         if let (Some(f), Some(t)) = (&self.from, &self.to) {
             if f > t {
-                return Err(Error::InvalidQuery(format!(
-                    "'from' ({f}) is after 'to' ({t})"
-                )));
+                return Err(Invalid::DateOrder {
+                    from: f.clone(),
+                    to: t.clone(),
+                });
             }
         }
         Ok(())
@@ -222,6 +349,36 @@ impl SearchParams {
     pub fn needs_embedding(&self) -> bool {
         self.mode != Mode::Keyword || self.explain
     }
+
+    /// Checks every parameter against `limits`: the one place that decides what a valid
+    /// page, filter and scoring setting is.
+    ///
+    /// # Errors
+    /// The first [`Invalid`] parameter.
+    pub fn validate(&self, limits: &Limits) -> Result<(), Invalid> {
+        if !(1..=limits.max_k).contains(&self.k) {
+            return Err(Invalid::K {
+                k: self.k,
+                max: limits.max_k,
+            });
+        }
+        if self.offset > limits.max_offset {
+            return Err(Invalid::Offset {
+                offset: self.offset,
+                max: limits.max_offset,
+            });
+        }
+        if self.explain && self.k > limits.max_explain_k {
+            return Err(Invalid::ExplainK {
+                k: self.k,
+                max: limits.max_explain_k,
+            });
+        }
+        if !(self.title_boost.is_finite() && self.title_boost >= 0.0) {
+            return Err(Invalid::TitleBoost(self.title_boost));
+        }
+        self.filter.validate()
+    }
 }
 
 /// One result.
@@ -273,23 +430,24 @@ const POSITIVE_WEIGHT: f32 = 1.0;
 /// from what the user dislikes without overturning what they asked for.
 const NEGATIVE_WEIGHT: f32 = 0.5;
 
-/// An index plus the model that embeds queries for it. The model is loaded on first use,
-/// so paper-to-paper queries (`similar`) never pay for it.
+/// An index and the rules of querying it. The model is not part of it: entry points that
+/// embed take an [`Encoder`] (the command line's loaded model, or the server's model
+/// service), so paper-to-paper queries (`similar`) never need one and the server decides
+/// where forward passes run.
 pub struct Engine {
     index: Index,
     /// The BM25 side; `None` for an index built before it existed (semantic only).
     keyword: Option<KeywordIndex>,
-    model_dir: PathBuf,
-    embedder: OnceLock<Embedder>,
+    limits: Limits,
 }
 
 impl Engine {
-    /// Opens the index at `index_dir`; `model_dir` is where query embeddings come from.
+    /// Opens the index at `index_dir`; requests are checked against `limits`.
     ///
     /// # Errors
     /// Any [`index::Error`] of opening the index, or [`keyword::Error`] of opening its
     /// keyword part.
-    pub fn open(index_dir: &Path, model_dir: &Path) -> Result<Engine, Error> {
+    pub fn open(index_dir: &Path, limits: Limits) -> Result<Engine, Error> {
         let index = Index::open(index_dir)?;
         let keyword = match index.manifest().keyword {
             Some(_) => Some(KeywordIndex::open(index.path(), index.len())?),
@@ -298,8 +456,7 @@ impl Engine {
         Ok(Engine {
             index,
             keyword,
-            model_dir: model_dir.to_path_buf(),
-            embedder: OnceLock::new(),
+            limits,
         })
     }
 
@@ -307,18 +464,29 @@ impl Engine {
         &self.index
     }
 
-    /// The query model, loaded (and checked against the index) on first call.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Refuses a query model whose weights differ from the ones the index was built with:
+    /// vectors of different models are not comparable.
     ///
     /// # Errors
-    /// Loading failures, or a model that does not match the index.
-    pub fn embedder(&self) -> Result<&Embedder, Error> {
-        if let Some(e) = self.embedder.get() {
-            return Ok(e);
+    /// [`Error::ModelMismatch`].
+    pub fn check_model(&self, model: &ModelInfo) -> Result<(), Error> {
+        let m = &self.index.manifest().model;
+        if m.weights_sha256 != model.weights_sha256
+            || m.pooling != model.pooling
+            || m.dim != model.dim
+        {
+            return Err(Error::ModelMismatch {
+                index_model: m.name.clone(),
+                index_sha: m.weights_sha256.clone(),
+                model: model.name.clone(),
+                model_sha: model.weights_sha256.clone(),
+            });
         }
-        let e = Embedder::load(&self.model_dir)?;
-        self.index.check_model(e.info())?;
-        // A concurrent first call may have won the race; either value is the same model.
-        Ok(self.embedder.get_or_init(|| e))
+        Ok(())
     }
 
     /// The keyword index.
@@ -333,45 +501,59 @@ impl Engine {
         })
     }
 
-    /// Papers for `query`, by meaning, by words or both ([`SearchParams::mode`]).
+    /// Checks a text query and its parameters against the engine's limits.
     ///
     /// # Errors
-    /// [`Error::InvalidQuery`] for a blank query or bad filter; model errors; a keyword or
-    /// hybrid search on an index without a keyword part.
-    pub fn search(&self, query: &str, params: &SearchParams) -> Result<Results<'_>, Error> {
-        if query.trim().is_empty() {
-            return Err(Error::InvalidQuery("empty query".into()));
-        }
-        params.filter.validate()?;
+    /// The first [`Invalid`] part.
+    pub fn validate(&self, query: &str, params: &SearchParams) -> Result<(), Invalid> {
+        self.limits.check_text("q", query)?;
+        params.validate(&self.limits)
+    }
+
+    /// Papers for `query`, by meaning, by words or both ([`SearchParams::mode`]);
+    /// `encoder` embeds the query (unless keyword mode) and explanation sentences.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a blank or over-long query or bad parameters; a model that
+    /// does not match the index; embedding errors; a keyword or hybrid search on an index
+    /// without a keyword part.
+    pub fn search(
+        &self,
+        query: &str,
+        params: &SearchParams,
+        encoder: &dyn Encoder,
+    ) -> Result<Results<'_>, Error> {
+        self.validate(query, params)?;
         let v = if params.needs_embedding() {
-            Some(self.embedder()?.embed_one(query)?)
+            self.check_model(encoder.info())?;
+            Some(encoder.embed_one(query)?)
         } else {
             None
         };
-        self.search_embedded(query, v.as_deref(), params)
+        self.search_embedded(query, v.as_deref(), params, encoder)
     }
 
     /// [`Engine::search`] with the query's embedding already computed (the HTTP service
-    /// embeds on its own worker thread; evaluation embeds all queries in one batch).
-    /// `v` may be `None` when [`SearchParams::needs_embedding`] is false.
+    /// embeds it on the model service; evaluation embeds all queries in one batch). `v`
+    /// may be `None` when [`SearchParams::needs_embedding`] is false; `encoder` is used
+    /// only for explanations.
     ///
     /// # Errors
-    /// As [`Engine::search`]; [`Error::InvalidQuery`] for a vector of the wrong dimension
-    /// or a missing one.
+    /// As [`Engine::search`]; [`Invalid::Dimensions`] for a vector of the wrong dimension.
     pub fn search_embedded(
         &self,
         query: &str,
         v: Option<&[f32]>,
         params: &SearchParams,
+        encoder: &dyn Encoder,
     ) -> Result<Results<'_>, Error> {
-        if query.trim().is_empty() {
-            return Err(Error::InvalidQuery("empty query".into()));
-        }
-        params.filter.validate()?;
+        self.validate(query, params)?;
         if let Some(v) = v {
             self.check_dim(v)?;
         }
-        let vector = || v.ok_or_else(|| Error::InvalidQuery("no query embedding given".into()));
+        let vector = || {
+            v.ok_or_else(|| Error::Embed(embed::Error::Forward("no query embedding given".into())))
+        };
         let need = params.offset + params.k;
         let (ranked, total) = match params.mode {
             Mode::Semantic => {
@@ -389,7 +571,8 @@ impl Engine {
         };
         let mut results = self.page(ranked, total, params);
         if params.explain {
-            self.explain_hits(query, vector()?, &mut results.hits, params)?;
+            self.check_model(encoder.info())?;
+            self.explain_hits(query, vector()?, &mut results.hits, params, encoder)?;
         }
         Ok(results)
     }
@@ -445,9 +628,10 @@ impl Engine {
         v: &[f32],
         hits: &mut [Hit<'_>],
         params: &SearchParams,
+        encoder: &dyn Encoder,
     ) -> Result<(), Error> {
         let abstracts: Vec<&str> = hits.iter().map(|h| h.paper.abstract_.as_str()).collect();
-        let sentences = explain::closest_sentences(self.embedder()?, v, &abstracts)?;
+        let sentences = explain::closest_sentences(encoder, v, &abstracts)?;
         for (hit, sentence) in hits.iter_mut().zip(sentences) {
             let terms = match &self.keyword {
                 Some(kw) => kw.explain(query, hit.doc, params.title_boost)?,
@@ -466,10 +650,10 @@ impl Engine {
     /// papers share, most distinctive (rarest in the collection) first.
     ///
     /// # Errors
-    /// [`Error::PaperNotFound`]; [`Error::InvalidQuery`] for a bad filter; with `explain`,
+    /// [`Error::PaperNotFound`]; [`Error::Invalid`] for bad parameters; with `explain`,
     /// an index without a keyword part.
     pub fn similar(&self, id: &PaperId, params: &SearchParams) -> Result<Results<'_>, Error> {
-        params.filter.validate()?;
+        params.validate(&self.limits)?;
         let doc = self.doc(id)?;
         let mut results = self.rank(self.index.vector(doc), params, &HashSet::from([doc]));
         if params.explain {
@@ -488,14 +672,20 @@ impl Engine {
     /// apply.
     ///
     /// # Errors
-    /// [`Error::PapersNotFound`] naming every unknown id; [`Error::InvalidQuery`] when there
+    /// [`Error::PapersNotFound`] naming every unknown id; [`Invalid::NothingToRecommend`] when there
     /// is nothing to recommend from (no positives and no text).
     pub fn recommend(&self, rec: &Recommend, params: &SearchParams) -> Result<Results<'_>, Error> {
-        params.filter.validate()?;
+        params.validate(&self.limits)?;
+        let ids = rec.positive.len() + rec.negative.len();
+        if ids > self.limits.max_recommend_ids {
+            return Err(Invalid::TooManyIds {
+                ids,
+                max: self.limits.max_recommend_ids,
+            }
+            .into());
+        }
         if rec.positive.is_empty() && rec.text.is_none() {
-            return Err(Error::InvalidQuery(
-                "recommend needs at least one positive id or a text".into(),
-            ));
+            return Err(Invalid::NothingToRecommend.into());
         }
         let unknown: Vec<PaperId> = rec
             .positive
@@ -527,9 +717,7 @@ impl Engine {
         }
         let norm = vector::dot(&q, &q).sqrt();
         if norm < 1e-6 {
-            return Err(Error::InvalidQuery(
-                "positives and negatives cancel out; nothing to recommend from".into(),
-            ));
+            return Err(Invalid::Cancelling.into());
         }
         q.iter_mut().for_each(|x| *x /= norm);
         let exclude: HashSet<DocId> = pos.into_iter().chain(neg).collect();
@@ -551,12 +739,9 @@ impl Engine {
     }
 
     fn check_dim(&self, v: &[f32]) -> Result<(), Error> {
-        let dim = self.index.manifest().dim;
-        if v.len() != dim {
-            return Err(Error::InvalidQuery(format!(
-                "query vector has {} dimensions, the index {dim}",
-                v.len()
-            )));
+        let want = self.index.manifest().dim;
+        if v.len() != want {
+            return Err(Invalid::Dimensions { got: v.len(), want }.into());
         }
         Ok(())
     }

@@ -2,7 +2,8 @@
 
 mod common;
 
-use paperscope::search::Engine;
+use paperscope::embed::{EmbedOptions, Embedder};
+use paperscope::search::{Engine, Limits};
 use paperscope::server::{self, ServerConfig};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -12,8 +13,9 @@ use std::time::Duration;
 /// Starts a server on 127.0.0.1:0 in a background thread with its own runtime; returns
 /// its base URL. It lives until the test binary exits.
 fn start(config: ServerConfig) -> String {
-    let engine = Arc::new(Engine::open(common::shared_index(), &common::model_dir()).unwrap());
-    let app = server::router(engine, &config).unwrap();
+    let engine = Arc::new(Engine::open(common::shared_index(), Limits::default()).unwrap());
+    let encoder = Arc::new(Embedder::load(&common::model_dir(), &EmbedOptions::default()).unwrap());
+    let app = server::router(engine, encoder, &config).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();

@@ -207,7 +207,12 @@ fn bad_arguments_are_clear_errors() {
 
 #[test]
 fn library_limits_are_request_errors() {
-    let engine = paperscope::search::Engine::open(shared_index(), &common::model_dir()).unwrap();
+    let engine =
+        paperscope::search::Engine::open(shared_index(), paperscope::search::Limits::default())
+            .unwrap();
+    let opts = paperscope::embed::EmbedOptions::default();
+    let model = paperscope::embed::Embedder::load(&common::model_dir(), &opts).unwrap();
+    let never = paperscope::cancel::Cancel::never();
     let params = TopicParams {
         query: Some("emergent".into()),
         limits: Limits {
@@ -216,14 +221,14 @@ fn library_limits_are_request_errors() {
         },
         ..TopicParams::default()
     };
-    let e = topics::run(&engine, &params).unwrap_err();
+    let e = topics::run(&engine, &params, &model, &never).unwrap_err();
     assert!(matches!(e, Error::SelectionTooLarge { max: 10, .. }), "{e}");
     assert!(e.is_invalid_request());
     let params = TopicParams {
         k: KChoice::Fixed(101),
         ..TopicParams::default()
     };
-    let e = topics::run(&engine, &params).unwrap_err();
+    let e = topics::run(&engine, &params, &model, &never).unwrap_err();
     assert!(matches!(e, Error::KOutOfRange { k: 101, max: 100 }) && e.is_invalid_request());
 
     // A phrase query selects semantic neighbours only, and the page renders from the report.
@@ -232,7 +237,7 @@ fn library_limits_are_request_errors() {
         seed: 1,
         ..TopicParams::default()
     };
-    let r = topics::run(&engine, &params).unwrap();
+    let r = topics::run(&engine, &params, &model, &never).unwrap();
     assert_eq!(r.selection.mode, topics::Mode::Semantic);
     assert_eq!(r.selection.lexical, 0);
     assert!(

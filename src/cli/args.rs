@@ -42,13 +42,54 @@ pub enum Command {
     Eval(EvalCommand),
 }
 
-/// Where the model comes from.
+/// Where the model comes from and how it runs.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArg {
     /// Model directory (config.json, tokenizer.json, model.safetensors). Default:
     /// models/all-MiniLM-L6-v2 of the repository (run scripts/fetch-model.sh).
     #[arg(long, env = "PAPERSCOPE_MODEL", value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// Forward pass: auto (oneDNN when installed, else portable), onednn, portable or
+    /// candle (the reference).
+    #[arg(
+        long,
+        env = "PAPERSCOPE_BACKEND",
+        default_value = "auto",
+        value_name = "ENGINE"
+    )]
+    pub backend: crate::embed::Backend,
+    /// Matrix-multiply precision: f32 or bf16 (oneDNN only). Default: bf16 where oneDNN
+    /// runs it on AMX tiles, else f32.
+    #[arg(long, env = "PAPERSCOPE_PRECISION", default_value = "auto", value_name = "P", value_parser = parse_precision)]
+    pub precision: PrecisionArg,
+    /// Most tokens per packed forward pass of the own engine (for measurements).
+    #[arg(long, env = "PAPERSCOPE_PACK", hide = true, value_name = "TOKENS")]
+    pub pack_tokens: Option<usize>,
+}
+
+impl ModelArg {
+    /// The embedding options these flags ask for.
+    pub fn options(&self) -> crate::embed::EmbedOptions {
+        crate::embed::EmbedOptions {
+            backend: self.backend,
+            precision: self.precision.0,
+            pack_tokens: self.pack_tokens,
+        }
+    }
+}
+
+/// `--precision`: `auto` leaves the choice to the library.
+#[derive(Debug, Clone, Copy)]
+pub struct PrecisionArg(pub Option<crate::embed::Precision>);
+
+fn parse_precision(s: &str) -> Result<PrecisionArg, String> {
+    match s {
+        "" | "auto" => Ok(PrecisionArg(None)),
+        _ => s
+            .parse()
+            .map(|p| PrecisionArg(Some(p)))
+            .map_err(|e: crate::embed::Error| e.to_string()),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -272,7 +313,7 @@ fn parse_k(s: &str) -> Result<crate::topics::KChoice, String> {
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse().map_err(|e: crate::search::Error| e.to_string())
+    s.parse().map_err(|e: crate::search::Invalid| e.to_string())
 }
 
 fn parse_sort(s: &str) -> Result<crate::topics::SortBy, String> {

@@ -7,11 +7,11 @@ mod output;
 mod topics;
 
 use crate::corpus::{self, ReadOptions};
-use crate::embed::{default_model_dir, Embedder};
+use crate::embed::{default_model_dir, Embedder, Encoder};
 use crate::eval::{self, retrieval};
 use crate::index::{self, BuildOptions, HnswParams, Index};
 use crate::paper::PaperId;
-use crate::search::{Engine, Filter, Mode, SearchParams};
+use crate::search::{Engine, Filter, Limits, Mode, SearchParams};
 use crate::server;
 use anyhow::{Context, Result};
 use args::{Cli, Command, EvalCommand, ModelArg};
@@ -42,9 +42,14 @@ fn model_dir(arg: &ModelArg) -> PathBuf {
     arg.model.clone().unwrap_or_else(default_model_dir)
 }
 
+/// Loads the model the flags name, to run as they ask.
+fn load_model(arg: &ModelArg) -> Result<Embedder> {
+    Ok(Embedder::load(&model_dir(arg), &arg.options())?)
+}
+
 fn index(a: args::IndexArgs) -> Result<()> {
     let start = Instant::now();
-    let embedder = Embedder::load(&model_dir(&a.model))?;
+    let embedder = load_model(&a.model)?;
     let opts = ReadOptions {
         strict: a.strict,
         limit: a.limit,
@@ -96,13 +101,15 @@ fn index(a: args::IndexArgs) -> Result<()> {
     Ok(())
 }
 
-fn open_engine(index: &std::path::Path, model: &ModelArg) -> Result<Engine> {
-    Engine::open(index, &model_dir(model))
+/// Opens an index for one user at a terminal ([`Limits::command_line`]).
+fn open_engine(index: &std::path::Path) -> Result<Engine> {
+    Engine::open(index, Limits::command_line())
         .with_context(|| format!("opening index {}", index.display()))
 }
 
 fn search(a: args::SearchArgs) -> Result<()> {
-    let engine = open_engine(&a.index, &a.model)?;
+    let engine = open_engine(&a.index)?;
+    let encoder = load_model(&a.model)?;
     let params = SearchParams {
         k: a.k as usize,
         ef: a.ef,
@@ -110,12 +117,12 @@ fn search(a: args::SearchArgs) -> Result<()> {
         explain: a.explain,
         ..page_params(a.page)
     };
-    let results = engine.search(&a.query.join(" "), &params)?;
+    let results = engine.search(&a.query.join(" "), &params, &encoder)?;
     print_hits(&results.hits, a.json)
 }
 
 fn similar(a: args::SimilarArgs) -> Result<()> {
-    let engine = open_engine(&a.index, &ModelArg { model: None })?;
+    let engine = open_engine(&a.index)?;
     let params = SearchParams {
         k: a.k as usize,
         ef: a.ef,
@@ -153,7 +160,7 @@ fn print_hits(hits: &[crate::search::Hit<'_>], json: bool) -> Result<()> {
 const EMBED_CHUNK: usize = 256;
 
 fn embed(a: args::EmbedArgs) -> Result<()> {
-    let embedder = Embedder::load(&model_dir(&a.model))?;
+    let embedder = load_model(&a.model)?;
     let stdin = std::io::stdin().lock();
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut chunk: Vec<String> = Vec::with_capacity(EMBED_CHUNK);
@@ -191,7 +198,11 @@ fn input_text(line: String) -> String {
 }
 
 fn serve(a: args::ServeArgs) -> Result<()> {
-    let engine = std::sync::Arc::new(open_engine(&a.index, &a.model)?);
+    let engine = std::sync::Arc::new(
+        Engine::open(&a.index, Limits::default())
+            .with_context(|| format!("opening index {}", a.index.display()))?,
+    );
+    let encoder = std::sync::Arc::new(load_model(&a.model)?);
     let config = server::ServerConfig {
         queue_capacity: a.queue,
         request_timeout: std::time::Duration::from_millis(a.timeout_ms),
@@ -202,7 +213,7 @@ fn serve(a: args::ServeArgs) -> Result<()> {
             .context("--cors-origin is not a valid header value")?,
         ..Default::default()
     };
-    let app = server::router(engine.clone(), &config)?;
+    let app = server::router(engine.clone(), encoder, &config)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(a.addr)
@@ -247,7 +258,6 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
         Some(d) => d.clone(),
         None => default_eval_index(&corpus_path)?,
     };
-    let model = model_dir(&a.model);
     let source = corpus_path.display().to_string();
     // Reused when it indexes this very file and has its keyword part (an index built
     // before keyword search existed is rebuilt).
@@ -273,8 +283,8 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
             files: vec![corpus_path.clone()],
         })?;
     }
-    let engine = Engine::open(&index_dir, &model)
-        .with_context(|| format!("opening index {}", index_dir.display()))?;
+    let engine = open_engine(&index_dir)?;
+    let encoder = load_model(&a.model)?;
     let defaults = SearchParams::default();
     let params = SearchParams {
         mode: a.mode,
@@ -283,7 +293,7 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
         ..defaults
     };
     let start = Instant::now();
-    let report = retrieval::evaluate(&engine, &queries, &qrels, &a.qrels, &params)?;
+    let report = retrieval::evaluate(&engine, &queries, &qrels, &a.qrels, &params, &encoder)?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

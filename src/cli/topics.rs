@@ -3,8 +3,9 @@
 //! one place.
 
 use super::args::{ClusteringArgs, TextArg, TopicsArgs};
-use super::{model_dir, open_engine};
-use crate::embed::Embedder;
+use super::{load_model, open_engine};
+use crate::cancel::Cancel;
+use crate::embed::Encoder;
 use crate::eval::clustering::{self, TextField};
 use crate::topics::{self, Limits, TopicParams, TopicsReport};
 use anyhow::{Context, Result};
@@ -14,7 +15,8 @@ use std::time::Instant;
 
 pub(super) fn topics(a: TopicsArgs) -> Result<()> {
     let start = Instant::now();
-    let engine = open_engine(&a.index, &a.model)?;
+    let engine = open_engine(&a.index)?;
+    let encoder = load_model(&a.model)?;
     let params = TopicParams {
         query: a.query.clone(),
         k: a.k,
@@ -23,7 +25,7 @@ pub(super) fn topics(a: TopicsArgs) -> Result<()> {
         // The CLI is the batch front end: no selection cap.
         limits: Limits::batch(),
     };
-    let report = topics::run(&engine, &params)?;
+    let report = topics::run(&engine, &params, &encoder, &Cancel::never())?;
     if let Some(path) = &a.assignments {
         let mut csv = String::from("paper_id,topic_id\n");
         let mut rows: Vec<(&str, usize)> = report
@@ -116,7 +118,7 @@ pub(super) fn eval_clustering(a: ClusteringArgs) -> Result<()> {
     let vectors = match &a.embeddings {
         Some(path) => clustering::read_embeddings(path, &records)?,
         None => {
-            let embedder = Embedder::load(&model_dir(&a.model))?;
+            let embedder = load_model(&a.model)?;
             let texts: Vec<String> = records.iter().map(|r| r.text(field)).collect();
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             embedder.embed(&refs)?

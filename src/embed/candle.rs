@@ -4,7 +4,7 @@
 //! keeps padding out of attention, and pooling ignores it, so results do not depend on
 //! how texts are batched (beyond float rounding).
 
-use super::{Error, ModelDir, Pooling};
+use super::{Error, Forward, ModelDir, Pooling, Precision, Vector};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::BertModel;
@@ -23,13 +23,9 @@ impl CandleBert {
             VarBuilder::from_mmaped_safetensors(&[dir.weights_path()], DType::F32, &device)
         }
         .map_err(|e| Error::model(dir, e))?;
-        let model = BertModel::load(vb, &dir.config).map_err(|e| Error::model(dir, e))?;
+        let model =
+            BertModel::load(vb, &dir.config.to_candle()).map_err(|e| Error::model(dir, e))?;
         Ok(CandleBert { model, device })
-    }
-
-    /// Embeds one batch of token-id sequences; returns unit-length vectors.
-    pub(super) fn embed(&self, seqs: &[&[u32]], pooling: Pooling) -> Result<Vec<Vec<f32>>, Error> {
-        self.forward(seqs, pooling).map_err(Error::Forward)
     }
 
     fn forward(&self, seqs: &[&[u32]], pooling: Pooling) -> candle_core::Result<Vec<Vec<f32>>> {
@@ -60,5 +56,25 @@ impl CandleBert {
             .sqrt()?
             .clamp(1e-12, f64::MAX)?;
         pooled.broadcast_div(&norm)?.to_vec2()
+    }
+}
+
+impl Forward for CandleBert {
+    /// Small batches measured faster (less padding and memory traffic per matmul).
+    fn batch_size(&self) -> usize {
+        16
+    }
+
+    fn describe(&self) -> String {
+        "candle: candle-transformers BertModel, f32, padded batches".into()
+    }
+
+    fn precision(&self) -> Precision {
+        Precision::F32
+    }
+
+    fn embed(&self, seqs: &[&[u32]], pooling: Pooling) -> Result<Vec<Vector>, Error> {
+        self.forward(seqs, pooling)
+            .map_err(|e| Error::Forward(e.to_string()))
     }
 }

@@ -27,129 +27,39 @@ mod kernels;
 mod onednn;
 mod portable;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
-use super::{Pooling, Precision};
+use super::{BertConfig, EmbedOptions, Error, Forward, ModelDir, Pooling, Precision, Vector};
 use dnnl::{Dnnl, DnnlError};
-use kernels::{Act, Bf16, Elem, Isa};
+use kernels::{Bf16, Elem, Isa};
 use onednn::OneDnn;
 use portable::Portable;
 
-/// Most tokens packed into one forward pass: bounds memory and keeps a pack's
+/// Most tokens packed into one forward pass by default: bounds memory and keeps a pack's
 /// activations near the core's L2 cache, while the matmuls stay large enough to be
-/// efficient. `PAPERSCOPE_PACK` overrides it (for measurements).
+/// efficient. [`EmbedOptions::pack_tokens`] overrides it (for measurements).
 const MAX_PACK_TOKENS: usize = 512;
 
-/// Which engine runs the matrix multiplies (see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kernels {
-    OneDnn,
-    Portable,
-}
-
-/// Errors from [`FastBert::load`].
+/// Errors of reading the weights or setting up an engine; become [`Error`]s at the
+/// module's edge.
 #[derive(Debug, thiserror::Error)]
-pub enum FastBertError {
-    /// A required file could not be read.
+enum FastBertError {
     #[error("cannot read {path}: {source}")]
     Io {
-        /// The file.
         path: PathBuf,
-        /// The underlying error.
         source: std::io::Error,
     },
-    /// config.json is not valid JSON or lacks a required field.
-    #[error("bad config.json: {0}")]
-    BadConfig(String),
-    /// The configuration asks for something this engine does not implement.
-    #[error("unsupported model: {0}")]
-    Unsupported(String),
-    /// model.safetensors could not be parsed.
     #[error("bad safetensors file: {0}")]
     Safetensors(String),
-    /// A tensor the architecture needs is absent.
     #[error("missing tensor {0}")]
     MissingTensor(String),
-    /// oneDNN failed to set up the model's matmuls.
     #[error(transparent)]
     Dnnl(#[from] DnnlError),
-    /// A tensor has the wrong shape or an unsupported dtype.
     #[error("tensor {name}: {msg}")]
-    BadTensor {
-        /// Tensor name as found in the file.
-        name: String,
-        /// What is wrong.
-        msg: String,
-    },
-}
-
-/// Hyper-parameters read from config.json.
-#[derive(Clone, Debug)]
-struct Config {
-    hidden: usize,
-    layers: usize,
-    heads: usize,
-    intermediate: usize,
-    eps: f32,
-    act: Act,
-    max_positions: usize,
-}
-
-impl Config {
-    fn from_json(text: &str) -> Result<Config, FastBertError> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| FastBertError::BadConfig(e.to_string()))?;
-        let get_usize = |key: &str| -> Result<usize, FastBertError> {
-            v.get(key)
-                .and_then(|x| x.as_u64())
-                .map(|x| x as usize)
-                .filter(|&x| x > 0)
-                .ok_or_else(|| FastBertError::BadConfig(format!("missing or invalid `{key}`")))
-        };
-        let hidden = get_usize("hidden_size")?;
-        let heads = get_usize("num_attention_heads")?;
-        if hidden % heads != 0 {
-            return Err(FastBertError::BadConfig(format!(
-                "hidden_size {hidden} not divisible by num_attention_heads {heads}"
-            )));
-        }
-        let act = match v
-            .get("hidden_act")
-            .and_then(|x| x.as_str())
-            .unwrap_or("gelu")
-        {
-            "gelu" => Act::GeluErf,
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Act::GeluTanh,
-            "relu" => Act::Relu,
-            other => return Err(FastBertError::Unsupported(format!("hidden_act `{other}`"))),
-        };
-        match v.get("position_embedding_type").and_then(|x| x.as_str()) {
-            None | Some("absolute") => {}
-            Some(other) => {
-                return Err(FastBertError::Unsupported(format!(
-                    "position_embedding_type `{other}`"
-                )))
-            }
-        }
-        if v.get("is_decoder").and_then(|x| x.as_bool()) == Some(true) {
-            return Err(FastBertError::Unsupported("decoder models".into()));
-        }
-        Ok(Config {
-            hidden,
-            layers: get_usize("num_hidden_layers")?,
-            heads,
-            intermediate: get_usize("intermediate_size")?,
-            eps: v
-                .get("layer_norm_eps")
-                .and_then(|x| x.as_f64())
-                .unwrap_or(1e-12) as f32,
-            act,
-            max_positions: get_usize("max_position_embeddings")?,
-        })
-    }
+    BadTensor { name: String, msg: String },
 }
 
 /// One encoder layer's dense weights, `[in, out]` row-major F32, before an engine
@@ -183,11 +93,13 @@ pub(crate) struct Span {
 /// The matrix-multiply side of an encoder layer, implemented once per engine. The
 /// forward pass hands it activation buffers of [`Compute::rows`] rows (of which the
 /// first `t` are the pack's tokens) and does everything else itself.
-trait Compute: Sync {
+trait Compute: Send + Sync {
     /// The element type of matmul inputs (`f32` or [`Bf16`]).
     type T: Elem;
-    /// Engine, precision and kernels, for [`FastBert::kernel_path`].
+    /// Engine, precision and kernels, for [`Forward::describe`].
     fn name(&self) -> String;
+    /// The precision of the matrix multiplies.
+    fn precision(&self) -> Precision;
     /// Rows to allocate for a pack of `tokens` tokens (engines may pad).
     fn rows(&self, tokens: usize) -> usize;
     /// `qkv[t, 3h] = x·Wqkv + b`.
@@ -202,29 +114,32 @@ trait Compute: Sync {
     fn ffn_down(&self, layer: usize, t: usize, ff: &[Self::T], x: &mut [f32]);
 }
 
-/// The engine chosen at load time.
-enum Engine {
-    Portable(Portable),
-    OneDnnF32(OneDnn<f32>),
-    OneDnnBf16(OneDnn<Bf16>),
-}
-
-/// A loaded BERT encoder. Immutable after loading, so `embed` may be called
-/// from several threads (each call allocates its own activation buffers).
-pub struct FastBert {
-    cfg: Config,
+/// A loaded BERT encoder running on engine `C`. Immutable after loading, so `embed`
+/// may be called from several threads (each call allocates its own activation buffers).
+struct FastBert<C: Compute> {
+    cfg: BertConfig,
     word: Vec<f32>,
     pos: Vec<f32>,
     /// Row 0 of token_type_embeddings: all token_type_ids are 0.
     type0: Vec<f32>,
     emb_ln_g: Vec<f32>,
     emb_ln_b: Vec<f32>,
-    vocab: usize,
     norms: Vec<Norms>,
-    engine: Engine,
+    compute: C,
     isa: Isa,
     /// Most tokens per packed forward pass.
     pack_tokens: usize,
+}
+
+/// Everything read from the weights file, before an engine takes the dense layers.
+struct Weights {
+    word: Vec<f32>,
+    pos: Vec<f32>,
+    type0: Vec<f32>,
+    emb_ln_g: Vec<f32>,
+    emb_ln_b: Vec<f32>,
+    norms: Vec<Norms>,
+    dense: Vec<DenseWeights>,
 }
 
 /// Reads tensors by name, accepting names with or without the `bert.` prefix
@@ -320,138 +235,103 @@ fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
-impl FastBert {
-    /// Loads config.json + model.safetensors from a BERT-family model dir and sets up
-    /// the engine.
-    ///
-    /// `kernels`: `None` picks oneDNN when `libdnnl.so.2` (v2.x) can be opened, else the
-    /// portable engine. `precision`: `None` picks BF16 when oneDNN runs BF16 matmuls on
-    /// AMX tile units (where it is several times faster and still matches F32 to cosine
-    /// ≥ 0.9999), else F32. `PAPERSCOPE_PACK` overrides the tokens per pack.
-    ///
-    /// # Errors
-    /// Unreadable or unsupported model files; oneDNN asked for but not available; BF16
-    /// asked for with the portable engine.
-    pub fn load(
-        model_dir: &Path,
-        kernels: Option<Kernels>,
-        precision: Option<Precision>,
-    ) -> Result<FastBert, FastBertError> {
-        let read = |name: &str| {
-            let path = model_dir.join(name);
-            std::fs::read(&path).map_err(|source| FastBertError::Io { path, source })
-        };
-        let cfg_text = String::from_utf8(read("config.json")?)
-            .map_err(|e| FastBertError::BadConfig(e.to_string()))?;
-        let cfg = Config::from_json(&cfg_text)?;
-        let bytes = read("model.safetensors")?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| FastBertError::Safetensors(e.to_string()))?;
-        let src = TensorSource { st };
+/// Reads `model.safetensors` for the configuration `cfg`: every tensor checked for shape,
+/// Q/K/V fused, PyTorch `[out, in]` weights transposed to `[in, out]`.
+fn read_weights(model: &ModelDir) -> Result<Weights, FastBertError> {
+    let cfg = &model.config;
+    let path = model.weights_path();
+    let bytes = std::fs::read(&path).map_err(|source| FastBertError::Io { path, source })?;
+    let st =
+        SafeTensors::deserialize(&bytes).map_err(|e| FastBertError::Safetensors(e.to_string()))?;
+    let src = TensorSource { st };
 
-        let h = cfg.hidden;
-        let word_name = "embeddings.word_embeddings.weight";
-        let vocab = src
-            .find(word_name)
-            .map(|(_, t)| t.shape().first().copied().unwrap_or(0))
-            .ok_or_else(|| FastBertError::MissingTensor(word_name.into()))?;
-        let word = src.get(word_name, &[vocab, h])?;
-        let pos = src.get(
-            "embeddings.position_embeddings.weight",
-            &[cfg.max_positions, h],
-        )?;
-        let type_name = "embeddings.token_type_embeddings.weight";
-        let type0 = match src.find(type_name) {
-            Some((_, t)) => {
-                let n = t.shape().first().copied().unwrap_or(0);
-                let all = src.get(type_name, &[n, h])?;
-                all[..h].to_vec()
-            }
-            // Some BERT variants have no token types: treat as zero.
-            None => vec![0.0; h],
-        };
-        let emb_ln_g = src.get("embeddings.LayerNorm.weight", &[h])?;
-        let emb_ln_b = src.get("embeddings.LayerNorm.bias", &[h])?;
-
-        let mut dense = Vec::with_capacity(cfg.layers);
-        let mut norms = Vec::with_capacity(cfg.layers);
-        let i = cfg.intermediate;
-        for l in 0..cfg.layers {
-            let p = format!("encoder.layer.{l}.");
-            let q = src.linear_t(&format!("{p}attention.self.query.weight"), h, h)?;
-            let k = src.linear_t(&format!("{p}attention.self.key.weight"), h, h)?;
-            let v = src.linear_t(&format!("{p}attention.self.value.weight"), h, h)?;
-            // Fuse Q, K, V column-wise into [h, 3h].
-            let mut w_qkv = vec![0.0f32; h * 3 * h];
-            for r in 0..h {
-                let dst = &mut w_qkv[r * 3 * h..(r + 1) * 3 * h];
-                dst[..h].copy_from_slice(&q[r * h..(r + 1) * h]);
-                dst[h..2 * h].copy_from_slice(&k[r * h..(r + 1) * h]);
-                dst[2 * h..].copy_from_slice(&v[r * h..(r + 1) * h]);
-            }
-            let mut b_qkv = src.get(&format!("{p}attention.self.query.bias"), &[h])?;
-            b_qkv.extend(src.get(&format!("{p}attention.self.key.bias"), &[h])?);
-            b_qkv.extend(src.get(&format!("{p}attention.self.value.bias"), &[h])?);
-            dense.push(DenseWeights {
-                w_qkv,
-                b_qkv,
-                w_o: src.linear_t(&format!("{p}attention.output.dense.weight"), h, h)?,
-                w_1: src.linear_t(&format!("{p}intermediate.dense.weight"), i, h)?,
-                b_1: src.get(&format!("{p}intermediate.dense.bias"), &[i])?,
-                w_2: src.linear_t(&format!("{p}output.dense.weight"), h, i)?,
-            });
-            norms.push(Norms {
-                b_o: src.get(&format!("{p}attention.output.dense.bias"), &[h])?,
-                ln1_g: src.get(&format!("{p}attention.output.LayerNorm.weight"), &[h])?,
-                ln1_b: src.get(&format!("{p}attention.output.LayerNorm.bias"), &[h])?,
-                b_2: src.get(&format!("{p}output.dense.bias"), &[h])?,
-                ln2_g: src.get(&format!("{p}output.LayerNorm.weight"), &[h])?,
-                ln2_b: src.get(&format!("{p}output.LayerNorm.bias"), &[h])?,
-            });
+    let h = cfg.hidden_size;
+    let word_name = "embeddings.word_embeddings.weight";
+    let vocab = src
+        .find(word_name)
+        .map(|(_, t)| t.shape().first().copied().unwrap_or(0))
+        .ok_or_else(|| FastBertError::MissingTensor(word_name.into()))?;
+    let word = src.get(word_name, &[vocab, h])?;
+    let pos = src.get(
+        "embeddings.position_embeddings.weight",
+        &[cfg.max_position_embeddings, h],
+    )?;
+    let type_name = "embeddings.token_type_embeddings.weight";
+    let type0 = match src.find(type_name) {
+        Some((_, t)) => {
+            let n = t.shape().first().copied().unwrap_or(0);
+            let all = src.get(type_name, &[n, h])?;
+            all[..h].to_vec()
         }
-        let isa = Isa::detect();
-        let engine = Engine::new(&cfg, dense, isa, kernels, precision)?;
-        let pack_tokens = std::env::var("PAPERSCOPE_PACK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&v: &usize| v > 0)
-            .unwrap_or(MAX_PACK_TOKENS);
-        Ok(FastBert {
-            cfg,
-            word,
-            pos,
-            type0,
-            emb_ln_g,
-            emb_ln_b,
-            vocab,
-            norms,
-            engine,
-            isa,
-            pack_tokens,
-        })
-    }
+        // Some BERT variants have no token types: treat as zero.
+        None => vec![0.0; h],
+    };
+    let emb_ln_g = src.get("embeddings.LayerNorm.weight", &[h])?;
+    let emb_ln_b = src.get("embeddings.LayerNorm.bias", &[h])?;
 
-    /// Human-readable description of what runs, e.g. `onednn bf16
-    /// (brg:avx512_core_amx_bf16, oneDNN 2.6.3 (libdnnl.so.2)), avx2+fma element-wise
-    /// kernels, 2 threads`.
-    pub fn kernel_path(&self) -> String {
-        let engine = match &self.engine {
-            Engine::Portable(c) => c.name(),
-            Engine::OneDnnF32(c) => c.name(),
-            Engine::OneDnnBf16(c) => c.name(),
-        };
-        format!(
-            "{engine}, packed (no padding), {} element-wise kernels, {} threads",
-            self.isa.name(),
-            rayon::current_num_threads()
-        )
+    let mut dense = Vec::with_capacity(cfg.num_hidden_layers);
+    let mut norms = Vec::with_capacity(cfg.num_hidden_layers);
+    let i = cfg.intermediate_size;
+    for l in 0..cfg.num_hidden_layers {
+        let p = format!("encoder.layer.{l}.");
+        let q = src.linear_t(&format!("{p}attention.self.query.weight"), h, h)?;
+        let k = src.linear_t(&format!("{p}attention.self.key.weight"), h, h)?;
+        let v = src.linear_t(&format!("{p}attention.self.value.weight"), h, h)?;
+        // Fuse Q, K, V column-wise into [h, 3h].
+        let mut w_qkv = vec![0.0f32; h * 3 * h];
+        for r in 0..h {
+            let dst = &mut w_qkv[r * 3 * h..(r + 1) * 3 * h];
+            dst[..h].copy_from_slice(&q[r * h..(r + 1) * h]);
+            dst[h..2 * h].copy_from_slice(&k[r * h..(r + 1) * h]);
+            dst[2 * h..].copy_from_slice(&v[r * h..(r + 1) * h]);
+        }
+        let mut b_qkv = src.get(&format!("{p}attention.self.query.bias"), &[h])?;
+        b_qkv.extend(src.get(&format!("{p}attention.self.key.bias"), &[h])?);
+        b_qkv.extend(src.get(&format!("{p}attention.self.value.bias"), &[h])?);
+        dense.push(DenseWeights {
+            w_qkv,
+            b_qkv,
+            w_o: src.linear_t(&format!("{p}attention.output.dense.weight"), h, h)?,
+            w_1: src.linear_t(&format!("{p}intermediate.dense.weight"), i, h)?,
+            b_1: src.get(&format!("{p}intermediate.dense.bias"), &[i])?,
+            w_2: src.linear_t(&format!("{p}output.dense.weight"), h, i)?,
+        });
+        norms.push(Norms {
+            b_o: src.get(&format!("{p}attention.output.dense.bias"), &[h])?,
+            ln1_g: src.get(&format!("{p}attention.output.LayerNorm.weight"), &[h])?,
+            ln1_b: src.get(&format!("{p}attention.output.LayerNorm.bias"), &[h])?,
+            b_2: src.get(&format!("{p}output.dense.bias"), &[h])?,
+            ln2_g: src.get(&format!("{p}output.LayerNorm.weight"), &[h])?,
+            ln2_b: src.get(&format!("{p}output.LayerNorm.bias"), &[h])?,
+        });
     }
+    Ok(Weights {
+        word,
+        pos,
+        type0,
+        emb_ln_g,
+        emb_ln_b,
+        norms,
+        dense,
+    })
+}
 
-    /// The precision of the matrix multiplies.
-    pub fn precision(&self) -> Precision {
-        match self.engine {
-            Engine::OneDnnBf16(_) => Precision::Bf16,
-            Engine::Portable(_) | Engine::OneDnnF32(_) => Precision::F32,
+impl<C: Compute> FastBert<C> {
+    fn new(model: &ModelDir, w: Weights, compute: C, opts: &EmbedOptions) -> FastBert<C> {
+        FastBert {
+            cfg: model.config.clone(),
+            word: w.word,
+            pos: w.pos,
+            type0: w.type0,
+            emb_ln_g: w.emb_ln_g,
+            emb_ln_b: w.emb_ln_b,
+            norms: w.norms,
+            compute,
+            isa: Isa::detect(),
+            pack_tokens: opts
+                .pack_tokens
+                .filter(|&n| n > 0)
+                .unwrap_or(MAX_PACK_TOKENS),
         }
     }
 
@@ -464,20 +344,12 @@ impl FastBert {
     /// id 0, tokens beyond `max_position_embeddings` are dropped, and an
     /// empty sequence gives a zero vector (none of these occur with a proper
     /// tokenizer).
-    pub fn embed(&self, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
-        match &self.engine {
-            Engine::Portable(c) => self.embed_with(c, seqs, pooling),
-            Engine::OneDnnF32(c) => self.embed_with(c, seqs, pooling),
-            Engine::OneDnnBf16(c) => self.embed_with(c, seqs, pooling),
-        }
-    }
-
-    fn embed_with<C: Compute>(&self, c: &C, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
-        let h = self.cfg.hidden;
+    fn embed_packed(&self, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
+        let h = self.cfg.hidden_size;
         let threads = rayon::current_num_threads();
         let mut order: Vec<usize> = (0..seqs.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].len()));
-        let clip = |s: &[u32]| s.len().min(self.cfg.max_positions);
+        let clip = |s: &[u32]| s.len().min(self.cfg.max_position_embeddings);
         // Packs of up to `pack_tokens` tokens, but small enough that a small batch still
         // gives every thread a pack.
         let total: usize = seqs.iter().map(|s| clip(s)).sum();
@@ -496,7 +368,7 @@ impl FastBert {
         }
         let run = |pack: &[usize]| {
             let group: Vec<&[u32]> = pack.iter().map(|&i| &seqs[i][..clip(seqs[i])]).collect();
-            self.forward(c, &group, pooling)
+            self.forward(&group, pooling)
         };
         let results: Vec<Vec<Vec<f32>>> = if threads > 1 && packs.len() > 1 {
             packs.par_iter().map(|p| run(p)).collect()
@@ -516,9 +388,10 @@ impl FastBert {
     }
 
     /// Runs the encoder on one pack of sequences, single-threaded, and pools each.
-    fn forward<C: Compute>(&self, c: &C, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
-        let cfg = &self.cfg;
-        let (h, inter, isa) = (cfg.hidden, cfg.intermediate, self.isa);
+    fn forward(&self, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
+        let (c, cfg) = (&self.compute, &self.cfg);
+        let (h, inter, isa) = (cfg.hidden_size, cfg.intermediate_size, self.isa);
+        let (vocab, eps) = (self.word.len() / h, cfg.layer_norm_eps as f32);
         let spans: Vec<Span> = seqs
             .iter()
             .scan(0, |acc, s| {
@@ -539,7 +412,7 @@ impl FastBert {
         let mut x = vec![0.0f32; rows * h];
         for (s, span) in seqs.iter().zip(&spans) {
             for (p, &id) in s.iter().enumerate() {
-                let id = if (id as usize) < self.vocab {
+                let id = if (id as usize) < vocab {
                     id as usize
                 } else {
                     0
@@ -556,7 +429,7 @@ impl FastBert {
         let mut ctx = vec![zero; rows * h];
         let mut ff = vec![zero; rows * inter];
         let norm = |x: &mut [f32], xin: &mut [C::T], bias: Option<&[f32]>, g: &[f32], b: &[f32]| {
-            C::T::layer_norm(isa, &mut x[..t * h], bias, g, b, cfg.eps, &mut xin[..t * h]);
+            C::T::layer_norm(isa, &mut x[..t * h], bias, g, b, eps, &mut xin[..t * h]);
         };
         norm(&mut x, &mut xin, None, &self.emb_ln_g, &self.emb_ln_b);
         for (l, n) in self.norms.iter().enumerate() {
@@ -597,37 +470,72 @@ impl FastBert {
     }
 }
 
-/// The engine the options resolve to on this machine, before any weights are loaded.
+impl<C: Compute> Forward for FastBert<C> {
+    /// Large calls: the engine packs and parallelises them itself; bounded so that
+    /// progress is reported regularly.
+    fn batch_size(&self) -> usize {
+        256
+    }
+
+    /// E.g. `onednn bf16 (brg:avx512_core_amx_bf16, oneDNN 2.6.3 (libdnnl.so.2)), packed
+    /// (no padding), avx512 element-wise kernels, 2 threads`.
+    fn describe(&self) -> String {
+        format!(
+            "{}, packed (no padding), {} element-wise kernels, {} threads",
+            self.compute.name(),
+            self.isa.name(),
+            rayon::current_num_threads()
+        )
+    }
+
+    fn precision(&self) -> Precision {
+        self.compute.precision()
+    }
+
+    fn embed(&self, seqs: &[&[u32]], pooling: Pooling) -> Result<Vec<Vector>, Error> {
+        Ok(self.embed_packed(seqs, pooling))
+    }
+}
+
+/// The engine [`EmbedOptions`] resolve to on this machine, before any weights are loaded.
 enum Choice {
     Portable,
     OneDnn(&'static Dnnl, Precision),
 }
 
 impl Choice {
-    /// Applies the rules of [`FastBert::load`]: oneDNN when installed unless `kernels`
-    /// says otherwise; BF16 when oneDNN runs BF16 matmuls on AMX tile units unless
-    /// `precision` says otherwise (without AMX they are no faster than F32, so auto keeps
-    /// the exact path).
-    fn resolve(
-        kernels: Option<Kernels>,
-        precision: Option<Precision>,
-    ) -> Result<Choice, FastBertError> {
-        let dnnl = match kernels {
-            Some(Kernels::Portable) => None,
-            Some(Kernels::OneDnn) => Some(Dnnl::shared().ok_or_else(|| {
-                FastBertError::Unsupported(
+    /// oneDNN when installed unless the options say otherwise; BF16 when oneDNN runs BF16
+    /// matmuls on AMX tile units unless the options say otherwise (without AMX they are
+    /// no faster than F32, so auto keeps the exact path).
+    fn resolve(opts: &EmbedOptions) -> Result<Choice, Error> {
+        use super::Backend;
+        let dnnl = match opts.backend {
+            Backend::Portable => None,
+            Backend::OneDnn => Some(Dnnl::shared().ok_or_else(|| {
+                Error::Unsupported(
                     "oneDNN was asked for but libdnnl.so.2 (oneDNN 2.x) cannot be opened; install libdnnl2".into(),
                 )
             })?),
-            None => Dnnl::shared(),
+            Backend::Auto | Backend::Candle => Dnnl::shared(),
         };
-        Ok(match (dnnl, precision) {
+        Ok(match (dnnl, opts.precision) {
             (None, Some(Precision::Bf16)) => {
-                return Err(FastBertError::Unsupported(
+                return Err(Error::Unsupported(
                     "bf16 needs the oneDNN engine (libdnnl.so.2)".into(),
                 ))
             }
             (None, _) => Choice::Portable,
+            (Some(d), Some(Precision::Bf16)) if !d.bf16_supported() => {
+                let level = match crate::vector::cpu_cap() {
+                    crate::vector::CpuCap::Native => String::new(),
+                    cap => format!(" at CPU level {cap} (--cpu / PAPERSCOPE_CPU)"),
+                };
+                return Err(Error::Unsupported(format!(
+                    "{} has no BF16 matrix-multiply kernel for this CPU{level}: it needs \
+                     AVX512-BF16 or AMX; use --precision f32",
+                    d.version
+                )));
+            }
             (Some(d), Some(p)) => Choice::OneDnn(d, p),
             (Some(d), None) if d.bf16_on_amx() => Choice::OneDnn(d, Precision::Bf16),
             (Some(d), None) => Choice::OneDnn(d, Precision::F32),
@@ -635,17 +543,14 @@ impl Choice {
     }
 }
 
-/// What [`FastBert::load`] would run with these options on this machine, e.g. `onednn
-/// bf16 (brg:avx512_core_amx_bf16, oneDNN 2.6.3 (libdnnl.so.2)), avx512 element-wise
-/// kernels`; for `--version` and logs.
+/// What [`load`] would run with these options on this machine, e.g. `onednn bf16 on AMX
+/// tiles (oneDNN 2.6.3 (libdnnl.so.2)), avx512 element-wise kernels`; for `--version`,
+/// logs and tests that skip what the CPU cannot run.
 ///
 /// # Errors
-/// As [`FastBert::load`] for options that cannot be met here.
-pub fn describe(
-    kernels: Option<Kernels>,
-    precision: Option<Precision>,
-) -> Result<String, FastBertError> {
-    let engine = match Choice::resolve(kernels, precision)? {
+/// [`Error::Unsupported`] for options that cannot be met here.
+pub(super) fn describe(opts: &EmbedOptions) -> Result<String, Error> {
+    let engine = match Choice::resolve(opts)? {
         Choice::Portable => "portable f32 (gemm crate)".to_string(),
         Choice::OneDnn(d, p) => {
             let amx = if p == Precision::Bf16 && d.bf16_on_amx() {
@@ -662,24 +567,38 @@ pub fn describe(
     ))
 }
 
-impl Engine {
-    /// Builds the engine [`Choice::resolve`] picks.
-    fn new(
-        cfg: &Config,
-        dense: Vec<DenseWeights>,
-        isa: Isa,
-        kernels: Option<Kernels>,
-        precision: Option<Precision>,
-    ) -> Result<Engine, FastBertError> {
-        let (h, i, nh, act) = (cfg.hidden, cfg.intermediate, cfg.heads, cfg.act);
-        Ok(match Choice::resolve(kernels, precision)? {
-            Choice::Portable => Engine::Portable(Portable::new(dense, h, i, nh, act, isa)),
+/// Loads the model's weights into the engine the options resolve to.
+///
+/// # Errors
+/// Unreadable or malformed weights ([`Error::Model`]); options that cannot be met here
+/// ([`Error::Unsupported`]).
+pub(super) fn load(model: &ModelDir, opts: &EmbedOptions) -> Result<Box<dyn Forward>, Error> {
+    let choice = Choice::resolve(opts)?;
+    let build = || -> Result<Box<dyn Forward>, FastBertError> {
+        let mut w = read_weights(model)?;
+        let cfg = &model.config;
+        let (h, i, nh, act) = (
+            cfg.hidden_size,
+            cfg.intermediate_size,
+            cfg.num_attention_heads,
+            cfg.activation,
+        );
+        let dense = std::mem::take(&mut w.dense);
+        let isa = Isa::detect();
+        Ok(match choice {
+            Choice::Portable => {
+                let c = Portable::new(dense, h, i, nh, act, isa);
+                Box::new(FastBert::new(model, w, c, opts))
+            }
             Choice::OneDnn(d, Precision::F32) => {
-                Engine::OneDnnF32(OneDnn::new(d, &dense, h, i, nh, act, isa)?)
+                let c: OneDnn<f32> = OneDnn::new(d, &dense, h, i, nh, act, isa)?;
+                Box::new(FastBert::new(model, w, c, opts))
             }
             Choice::OneDnn(d, Precision::Bf16) => {
-                Engine::OneDnnBf16(OneDnn::new(d, &dense, h, i, nh, act, isa)?)
+                let c: OneDnn<Bf16> = OneDnn::new(d, &dense, h, i, nh, act, isa)?;
+                Box::new(FastBert::new(model, w, c, opts))
             }
         })
-    }
+    };
+    build().map_err(|e| Error::model(model, e))
 }

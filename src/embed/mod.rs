@@ -7,7 +7,13 @@
 //! `1_Pooling/config.json`) → L2 normalisation. Because every vector has unit length, the
 //! dot product of two embeddings is their cosine similarity, which the index relies on.
 //!
-//! Three backends compute the same function:
+//! **Two seams.** [`Encoder`] is what the rest of paperscope embeds with: texts in,
+//! vectors out, plus the model's identity. [`Embedder`] implements it for a model
+//! directory (tokenizer + a forward pass); [`service::ServiceEncoder`] implements it by
+//! running each call on the [`service::ModelService`] thread (the HTTP server's only way to
+//! the model); [`fake::FakeEncoder`] implements it without a model, for unit tests of the
+//! logic above. Below [`Embedder`], the crate-private `Forward` trait (token ids in, pooled
+//! unit vectors out) is implemented once per forward pass:
 //!
 //! * **onednn** (default where `libdnnl.so.2`, oneDNN 2.x, is installed): paperscope's
 //!   own BERT forward pass (`fast`) with every matrix multiply through oneDNN, opened at
@@ -20,18 +26,23 @@
 //!   longest text.
 //!
 //! All of them match sentence-transformers to cosine ≥ 0.9999 on the golden texts (a test
-//! runs each). [`EmbedOptions::from_env`] reads `PAPERSCOPE_BACKEND` and
-//! `PAPERSCOPE_PRECISION`. Texts are sorted by token count before batching either way.
-//! Output order always matches input order.
+//! runs each the CPU supports). Options are passed explicitly ([`EmbedOptions`]); the
+//! command line fills them from flags or their environment variables. Texts are sorted by
+//! token count before batching either way; output order always matches input order.
 
 mod candle;
+mod config;
+pub mod fake;
 mod fast;
 mod model;
+pub mod service;
 
+pub use config::{Activation, BertConfig};
 pub use model::{default_model_dir, ModelDir, DEFAULT_MODEL};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 
 /// An embedding: `dim` floats of unit L2 norm.
@@ -65,9 +76,19 @@ pub enum Error {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error("model forward pass failed: {0}")]
-    Forward(#[from] candle_core::Error),
-    #[error("bad embedding option: {0}")]
-    Backend(String),
+    Forward(String),
+    /// The options ask for something this machine or build cannot do.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The model service's queue is full; retry shortly.
+    #[error("the model is busy (embedding queue full); retry in a moment")]
+    Busy,
+    /// The caller stopped waiting before the job ran.
+    #[error(transparent)]
+    Cancelled(#[from] crate::cancel::Cancelled),
+    /// The model service has shut down.
+    #[error("the model service has stopped")]
+    Stopped,
 }
 
 impl Error {
@@ -89,10 +110,60 @@ pub struct ModelInfo {
     pub max_tokens: usize,
 }
 
+/// Turns texts into unit vectors: the seam between the model and everything that uses
+/// it (index builds, queries, explanations, topics, the model service).
+///
+/// Implementations are deterministic for a given text (batching aside, which may move a
+/// vector by float rounding) and return vectors in input order.
+pub trait Encoder: Send + Sync {
+    /// The model's identity and shape; indexes record it and refuse other models.
+    fn info(&self) -> &ModelInfo;
+
+    /// What computes the vectors, e.g. `onednn bf16 (...), packed (no padding), ...`.
+    fn describe(&self) -> String;
+
+    /// The precision of the model's matrix multiplies.
+    fn precision(&self) -> Precision;
+
+    /// Embeds `texts`, calling `progress(texts_done, tokens_done)` as batches finish.
+    ///
+    /// # Errors
+    /// Tokenizer or forward-pass failures; for a service-backed encoder also
+    /// [`Error::Busy`], [`Error::Cancelled`] and [`Error::Stopped`].
+    fn embed_with_progress(
+        &self,
+        texts: &[&str],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<Vector>, Error>;
+
+    /// Embeds `texts`, in order.
+    ///
+    /// # Errors
+    /// As [`Encoder::embed_with_progress`].
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vector>, Error> {
+        self.embed_with_progress(texts, &mut |_, _| {})
+    }
+
+    /// Embeds one text.
+    ///
+    /// # Errors
+    /// As [`Encoder::embed_with_progress`].
+    fn embed_one(&self, text: &str) -> Result<Vector, Error> {
+        self.embed(&[text])?
+            .pop()
+            .ok_or_else(|| Error::Forward("no vector for one text".into()))
+    }
+
+    fn dim(&self) -> usize {
+        self.info().dim
+    }
+}
+
 /// Which forward pass to run (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
     /// oneDNN when installed, else portable.
+    #[default]
     Auto,
     /// Own forward pass, oneDNN matmuls.
     OneDnn,
@@ -100,6 +171,23 @@ pub enum BackendKind {
     Portable,
     /// candle-transformers' `BertModel`, F32.
     Candle,
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+
+    /// `auto`, `onednn`, `portable` or `candle`.
+    fn from_str(s: &str) -> Result<Backend, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "auto" | "fast" => Ok(Backend::Auto),
+            "onednn" => Ok(Backend::OneDnn),
+            "portable" => Ok(Backend::Portable),
+            "candle" => Ok(Backend::Candle),
+            other => Err(Error::Unsupported(format!(
+                "unknown backend '{other}': expected auto, onednn, portable or candle"
+            ))),
+        }
+    }
 }
 
 /// Numeric precision of the matrix multiplies.
@@ -120,121 +208,81 @@ impl Precision {
     }
 }
 
-/// How to run the model: backend and precision (`None`: chosen for this CPU).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EmbedOptions {
-    pub backend: BackendKind,
-    pub precision: Option<Precision>,
-}
+impl FromStr for Precision {
+    type Err = Error;
 
-impl Default for EmbedOptions {
-    fn default() -> Self {
-        EmbedOptions {
-            backend: BackendKind::Auto,
-            precision: None,
+    /// `f32` or `bf16`.
+    fn from_str(s: &str) -> Result<Precision, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            other => Err(Error::Unsupported(format!(
+                "unknown precision '{other}': expected f32 or bf16"
+            ))),
         }
     }
+}
+
+/// How to run the model. `Default` picks the fastest exact-enough engine for this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EmbedOptions {
+    pub backend: Backend,
+    /// `None`: BF16 where oneDNN runs it on AMX tiles, else F32.
+    pub precision: Option<Precision>,
+    /// Most tokens per packed forward pass of the own engine (`None`: its default, 512);
+    /// for measurements.
+    pub pack_tokens: Option<usize>,
 }
 
 impl EmbedOptions {
     /// What these options run on this machine, without loading a model, e.g. `onednn
-    /// bf16 (oneDNN 2.6.3 (libdnnl.so.2)), avx512 element-wise kernels`.
+    /// bf16 on AMX tiles (oneDNN 2.6.3 (libdnnl.so.2)), avx512 element-wise kernels`.
     ///
     /// # Errors
-    /// Options that cannot be met here (as [`Embedder::load_with`]).
+    /// [`Error::Unsupported`], with the reason, for options this machine cannot run (BF16
+    /// where oneDNN has no BF16 kernel for the CPU, oneDNN not installed, ...): tests use
+    /// it to skip what the CPU cannot do, saying why.
     pub fn describe(&self) -> Result<String, Error> {
-        let kernels = match self.backend {
-            BackendKind::Candle => return Ok("candle: candle-transformers BertModel, f32".into()),
-            BackendKind::Auto => None,
-            BackendKind::OneDnn => Some(fast::Kernels::OneDnn),
-            BackendKind::Portable => Some(fast::Kernels::Portable),
-        };
-        fast::describe(kernels, self.precision).map_err(|e| Error::Backend(e.to_string()))
-    }
-
-    /// `PAPERSCOPE_BACKEND` (`auto`, `onednn`, `portable`, `candle`; default auto) and
-    /// `PAPERSCOPE_PRECISION` (`auto`, `f32`, `bf16`; default auto).
-    ///
-    /// # Errors
-    /// [`Error::Backend`] for any other value.
-    pub fn from_env() -> Result<EmbedOptions, Error> {
-        let var = |name| std::env::var(name).unwrap_or_default().to_ascii_lowercase();
-        let backend = match var("PAPERSCOPE_BACKEND").as_str() {
-            "" | "auto" | "fast" => BackendKind::Auto,
-            "onednn" => BackendKind::OneDnn,
-            "portable" => BackendKind::Portable,
-            "candle" => BackendKind::Candle,
-            other => {
-                return Err(Error::Backend(format!(
-                    "PAPERSCOPE_BACKEND={other} (expected auto, onednn, portable or candle)"
-                )))
-            }
-        };
-        let precision = match var("PAPERSCOPE_PRECISION").as_str() {
-            "" | "auto" => None,
-            "f32" => Some(Precision::F32),
-            "bf16" => Some(Precision::Bf16),
-            other => {
-                return Err(Error::Backend(format!(
-                    "PAPERSCOPE_PRECISION={other} (expected auto, f32 or bf16)"
-                )))
-            }
-        };
-        Ok(EmbedOptions { backend, precision })
+        match self.backend {
+            Backend::Candle if self.precision == Some(Precision::Bf16) => Err(Error::Unsupported(
+                "the candle backend runs in f32 only".into(),
+            )),
+            Backend::Candle => Ok("candle: candle-transformers BertModel, f32".into()),
+            _ => fast::describe(self),
+        }
     }
 }
 
-/// The forward-pass implementation in use.
-enum Backend {
-    Fast(fast::FastBert),
-    Candle(candle::CandleBert),
-}
-
-impl Backend {
-    /// Texts per call. Candle: small batches measured faster (less padding and memory
-    /// traffic per matmul). Fast: large calls, since it packs and parallelises itself;
-    /// bounded so progress is reported regularly.
-    fn batch_size(&self) -> usize {
-        match self {
-            Backend::Fast(_) => 256,
-            Backend::Candle(_) => 16,
-        }
-    }
-
-    fn embed(&self, seqs: &[&[u32]], pooling: Pooling) -> Result<Vec<Vector>, Error> {
-        match self {
-            Backend::Fast(f) => Ok(f.embed(seqs, pooling)),
-            Backend::Candle(c) => c.embed(seqs, pooling),
-        }
-    }
+/// A forward pass: token-id sequences (truncated, with `[CLS]`/`[SEP]`) in, one pooled,
+/// L2-normalised vector per sequence out, in input order. One implementation per engine.
+trait Forward: Send + Sync {
+    /// Sequences per call: Candle measured faster with small padded batches; the own
+    /// engine packs and parallelises large calls itself.
+    fn batch_size(&self) -> usize;
+    fn describe(&self) -> String;
+    fn precision(&self) -> Precision;
+    fn embed(&self, seqs: &[&[u32]], pooling: Pooling) -> Result<Vec<Vector>, Error>;
 }
 
 /// Texts tokenized at a time (in parallel) by [`Embedder::embed_with_progress`].
 const TOKENIZE_WINDOW: usize = 4096;
 
-/// A loaded embedding model. Cheap to share behind an `Arc`; `embed` takes `&self`.
+/// A model directory loaded to run: tokenizer + forward pass. Cheap to share behind an
+/// `Arc`; embedding takes `&self`.
 pub struct Embedder {
     tokenizer: Tokenizer,
-    backend: Backend,
+    forward: Box<dyn Forward>,
     info: ModelInfo,
 }
 
 impl Embedder {
-    /// Loads the model in `dir`.
-    ///
-    /// # Errors
-    /// A missing or incomplete directory gives a one-line [`Error::ModelDir`] naming the
-    /// path and the command that fixes it.
-    pub fn load(dir: &Path) -> Result<Embedder, Error> {
-        Embedder::load_with(dir, EmbedOptions::from_env()?)
-    }
-
     /// Loads the model in `dir` to run with `opts`.
     ///
     /// # Errors
-    /// As [`Embedder::load`]; also when the options cannot be met here (oneDNN asked
-    /// for but not installed, BF16 without oneDNN or with the candle backend).
-    pub fn load_with(dir: &Path, opts: EmbedOptions) -> Result<Embedder, Error> {
+    /// A missing or incomplete directory gives a one-line [`Error::ModelDir`] naming the
+    /// path and the command that fixes it; options this machine cannot run give
+    /// [`Error::Unsupported`] with the reason.
+    pub fn load(dir: &Path, opts: &EmbedOptions) -> Result<Embedder, Error> {
         let model = ModelDir::open(dir)?;
         let mut tokenizer = Tokenizer::from_file(model.tokenizer_path())
             .map_err(|e| Error::model(&model, TokError(e.to_string())))?;
@@ -245,22 +293,12 @@ impl Embedder {
             }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         tokenizer.with_padding(None::<PaddingParams>);
-        let backend = match opts.backend {
-            BackendKind::Candle if opts.precision == Some(Precision::Bf16) => {
-                return Err(Error::Backend("the candle backend runs in f32 only".into()))
+        let forward: Box<dyn Forward> = match opts.backend {
+            Backend::Candle => {
+                opts.describe()?;
+                Box::new(candle::CandleBert::load(&model)?)
             }
-            BackendKind::Candle => Backend::Candle(candle::CandleBert::load(&model)?),
-            other => {
-                let kernels = match other {
-                    BackendKind::OneDnn => Some(fast::Kernels::OneDnn),
-                    BackendKind::Portable => Some(fast::Kernels::Portable),
-                    _ => None,
-                };
-                Backend::Fast(
-                    fast::FastBert::load(&model.path, kernels, opts.precision)
-                        .map_err(|e| Error::model(&model, e))?,
-                )
-            }
+            _ => fast::load(&model, opts)?,
         };
         let info = ModelInfo {
             name: model.name.clone(),
@@ -271,39 +309,15 @@ impl Embedder {
         };
         Ok(Embedder {
             tokenizer,
-            backend,
+            forward,
             info,
         })
     }
 
-    pub fn info(&self) -> &ModelInfo {
-        &self.info
-    }
-
-    pub fn dim(&self) -> usize {
-        self.info.dim
-    }
-
-    /// Which forward pass runs, with its kernel path, e.g. `onednn bf16
-    /// (brg:avx512_core_amx_bf16, oneDNN 2.6.3 (libdnnl.so.2)), packed (no padding), ...`.
-    pub fn backend(&self) -> String {
-        match &self.backend {
-            Backend::Fast(f) => f.kernel_path(),
-            Backend::Candle(_) => {
-                "candle: candle-transformers BertModel, f32, padded batches".into()
-            }
-        }
-    }
-
-    /// The precision of the model's matrix multiplies.
-    pub fn precision(&self) -> Precision {
-        match &self.backend {
-            Backend::Fast(f) => f.precision(),
-            Backend::Candle(_) => Precision::F32,
-        }
-    }
-
     /// Token ids the model sees for `text` (truncated, `[CLS]`/`[SEP]` included).
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`].
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, Error> {
         let enc = self
             .tokenizer
@@ -312,40 +326,38 @@ impl Embedder {
         Ok(enc.get_ids().to_vec())
     }
 
-    /// Embeds `texts`, returning vectors in input order.
-    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vector>, Error> {
-        self.embed_with_progress(texts, |_, _| {})
-    }
-
     /// Runs a few short texts through the model so that a server's first queries do not
     /// pay one-time costs (the oneDNN engine creates its matrix-multiply kernels on first
     /// use of each row count, about a millisecond each): texts of 16, 32, ... 128 tokens,
     /// the sizes queries come in alone or batched. Costs ~0.1 s.
     ///
     /// # Errors
-    /// As [`Embedder::embed`].
+    /// As [`Encoder::embed`].
     pub fn warm_up(&self) -> Result<(), Error> {
         for words in (14..=126).step_by(16) {
             self.embed_one(&"paper ".repeat(words))?;
         }
         Ok(())
     }
+}
 
-    /// Embeds one text.
-    pub fn embed_one(&self, text: &str) -> Result<Vector, Error> {
-        let ids = self.tokenize(text)?;
-        Ok(self
-            .backend
-            .embed(&[&ids], self.info.pooling)?
-            .pop()
-            .expect("one input gives one output. This is a bug."))
+impl Encoder for Embedder {
+    fn info(&self) -> &ModelInfo {
+        &self.info
     }
 
-    /// Like [`Embedder::embed`], calling `progress(texts_done, tokens_done)` after each batch.
-    pub fn embed_with_progress(
+    fn describe(&self) -> String {
+        self.forward.describe()
+    }
+
+    fn precision(&self) -> Precision {
+        self.forward.precision()
+    }
+
+    fn embed_with_progress(
         &self,
         texts: &[&str],
-        mut progress: impl FnMut(usize, usize),
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Vec<Vector>, Error> {
         // Token ids only: a tokenizer `Encoding` also keeps strings, offsets and masks,
         // ~20 KB per abstract, too much to hold for a whole collection at once.
@@ -361,9 +373,9 @@ impl Embedder {
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let mut out: Vec<Vector> = vec![Vec::new(); texts.len()];
         let (mut done, mut tokens) = (0, 0);
-        for chunk in order.chunks(self.backend.batch_size()) {
+        for chunk in order.chunks(self.forward.batch_size()) {
             let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-            let vectors = self.backend.embed(&batch, self.info.pooling)?;
+            let vectors = self.forward.embed(&batch, self.info.pooling)?;
             for (&i, v) in chunk.iter().zip(vectors) {
                 out[i] = v;
             }

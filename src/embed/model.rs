@@ -6,7 +6,7 @@
 //! sentence-transformers writes them) are read when present for the pooling mode and the
 //! maximum sequence length.
 
-use super::{Error, Pooling};
+use super::{BertConfig, Error, Pooling};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -46,8 +46,8 @@ pub struct ModelDir {
     pub pooling: Pooling,
     /// Longest token sequence fed to the model, `[CLS]`/`[SEP]` included.
     pub max_tokens: usize,
-    /// Parsed `config.json`.
-    pub config: candle_transformers::models::bert::Config,
+    /// Parsed `config.json`, shared by every forward pass.
+    pub config: BertConfig,
 }
 
 #[derive(Deserialize)]
@@ -81,8 +81,11 @@ impl ModelDir {
                 return Err(bad(format!("{f} missing")));
             }
         }
-        let config: candle_transformers::models::bert::Config =
-            read_json(&path.join("config.json")).map_err(bad)?;
+        let config_path = path.join("config.json");
+        let config_text =
+            fs::read_to_string(&config_path).map_err(|e| bad(format!("config.json: {e}")))?;
+        let config =
+            BertConfig::from_json(&config_text).map_err(|e| bad(format!("config.json: {e}")))?;
         let pooling = match path.join("1_Pooling/config.json") {
             p if p.is_file() => {
                 let pc: PoolingConfig = read_json(&p).map_err(bad)?;

@@ -15,6 +15,7 @@
 //! Queries are embedded in one batch up front (much faster than one at a time), then
 //! each is searched through [`Engine::search_embedded`], the same path as `search`.
 
+use crate::embed::Encoder;
 use crate::search::{self, Engine, Mode, SearchParams};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -220,6 +221,7 @@ pub fn evaluate(
     qrels: &Qrels,
     qrels_path: &Path,
     params: &SearchParams,
+    encoder: &dyn Encoder,
 ) -> Result<RetrievalReport, Error> {
     let judged: Vec<&Query> = queries
         .iter()
@@ -239,8 +241,8 @@ pub fn evaluate(
         vec![None; judged.len()]
     } else {
         let texts: Vec<&str> = judged.iter().map(|q| q.text.as_str()).collect();
-        engine
-            .embedder()?
+        engine.check_model(encoder.info())?;
+        encoder
             .embed(&texts)
             .map_err(search::Error::from)?
             .into_iter()
@@ -251,9 +253,9 @@ pub fn evaluate(
     for (q, v) in judged.iter().zip(&vectors) {
         let rels = &qrels[&q.id];
         // A query that is all stop words has no keyword hits; it still counts (as 0).
-        let hits = match engine.search_embedded(&q.text, v.as_deref(), &params) {
+        let hits = match engine.search_embedded(&q.text, v.as_deref(), &params, encoder) {
             Ok(r) => r.hits,
-            Err(search::Error::InvalidQuery(_)) => Vec::new(),
+            Err(search::Error::Invalid(_)) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
         let ranking: Vec<&str> = hits

@@ -32,7 +32,7 @@ mod atomic;
 
 pub use ann::HnswParams;
 
-use crate::embed::{Embedder, ModelInfo};
+use crate::embed::{Encoder, ModelInfo};
 use crate::paper::{DocId, Paper, PaperId, Score};
 use crate::vector::dot;
 use ann::Ann;
@@ -154,7 +154,7 @@ pub enum Progress {
 pub fn build(
     out: &Path,
     papers: Vec<Paper>,
-    embedder: &Embedder,
+    embedder: &dyn Encoder,
     opts: &BuildOptions,
     mut progress: impl FnMut(Progress),
 ) -> Result<Manifest, Error> {
@@ -177,7 +177,7 @@ pub fn build(
     let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let total = papers.len();
     let mut tokens = 0;
-    let vectors = embedder.embed_with_progress(&text_refs, |done, t| {
+    let vectors = embedder.embed_with_progress(&text_refs, &mut |done, t| {
         tokens = t;
         progress(Progress::Embedding {
             done,
@@ -208,7 +208,7 @@ pub fn build(
         tokens,
         text: "title + \". \" + abstract (a space instead when the title ends in . ? !)".into(),
         sources: opts.sources.clone(),
-        embedder: embedder.backend(),
+        embedder: embedder.describe(),
         keyword: Some(keyword),
     };
     write_contents(staging.path(), &manifest, &papers, &flat, &ann)?;

@@ -114,13 +114,19 @@ impl From<search::Error> for ApiError {
                     message: e.to_string(),
                 }
             }
-            search::Error::InvalidQuery(m) => ApiError::bad_request("invalid_query", m),
+            search::Error::Invalid(i) => ApiError::bad_request(i.code(), i.to_string()),
             search::Error::Keyword(keyword::Error::Missing { .. }) => ApiError::Unavailable {
                 code: "no_keyword_index",
                 message: e.to_string(),
             },
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<search::Invalid> for ApiError {
+    fn from(i: search::Invalid) -> Self {
+        ApiError::bad_request(i.code(), i.to_string())
     }
 }
 

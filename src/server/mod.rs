@@ -92,6 +92,7 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct AppState {
     engine: Arc<Engine>,
+    encoder: Arc<crate::embed::Embedder>,
     queue: worker::EmbedQueue,
     metrics: Arc<metrics::Metrics>,
     limits: Limits,
@@ -133,18 +134,24 @@ impl MakeRequestId for Counter {
 ///
 /// # Errors
 /// The engine's model failing to load.
-pub fn router(engine: Arc<Engine>, config: &ServerConfig) -> Result<Router, crate::search::Error> {
+pub fn router(
+    engine: Arc<Engine>,
+    encoder: Arc<crate::embed::Embedder>,
+    config: &ServerConfig,
+) -> Result<Router, crate::search::Error> {
     // Warmed up here, before anything listens, rather than on the embedding thread: the
     // first queries do not pay for it, and no oneDNN call can still be running on
     // another thread when a short-lived process (a test) exits, which crashed in
     // libdnnl's exit-time destructors.
-    if let Err(e) = engine.embedder()?.warm_up() {
+    engine.check_model(crate::embed::Encoder::info(&*encoder))?;
+    if let Err(e) = encoder.warm_up() {
         tracing::warn!("embedding warm-up failed: {e}");
     }
     let metrics = Arc::new(metrics::Metrics::new(engine.index().len()));
-    let queue = worker::EmbedQueue::start(engine.clone(), config.queue_capacity, metrics.clone());
+    let queue = worker::EmbedQueue::start(encoder.clone(), config.queue_capacity, metrics.clone());
     let state = AppState {
         engine,
+        encoder,
         queue,
         metrics: metrics.clone(),
         limits: config.limits,

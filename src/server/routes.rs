@@ -134,13 +134,15 @@ pub async fn search(
         false => None,
     };
     if !params.explain {
-        let results = s.engine.search_embedded(&text, v.as_deref(), &params)?;
+        let results = s
+            .engine
+            .search_embedded(&text, v.as_deref(), &params, &*s.encoder)?;
         return Ok(axum::Json(page(results, &params, start)));
     }
     // Explaining embeds the hits' sentences: a forward pass, off the async executor.
-    let engine = s.engine.clone();
+    let (engine, encoder) = (s.engine.clone(), s.encoder.clone());
     let response = tokio::task::spawn_blocking(move || {
-        let results = engine.search_embedded(&text, v.as_deref(), &params)?;
+        let results = engine.search_embedded(&text, v.as_deref(), &params, &*encoder)?;
         Ok::<_, ApiError>(page(results, &params, start))
     })
     .await
@@ -269,11 +271,13 @@ pub async fn topics(
     ApiQuery(q): ApiQuery<TopicsQuery>,
 ) -> Result<axum::Json<topics::TopicsReport>, ApiError> {
     let params = q.params(&s.limits)?;
-    let engine = s.engine.clone();
+    let (engine, encoder) = (s.engine.clone(), s.encoder.clone());
     // Clustering is CPU work of up to seconds: off the async executor.
-    let report = tokio::task::spawn_blocking(move || topics::run(&engine, &params))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let report = tokio::task::spawn_blocking(move || {
+        topics::run(&engine, &params, &*encoder, &crate::cancel::Cancel::never())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(axum::Json(report))
 }
 
@@ -283,9 +287,9 @@ pub async fn topics_page(
     ApiQuery(q): ApiQuery<TopicsQuery>,
 ) -> Result<axum::response::Html<String>, ApiError> {
     let params = q.params(&s.limits)?;
-    let engine = s.engine.clone();
+    let (engine, encoder) = (s.engine.clone(), s.encoder.clone());
     let page = tokio::task::spawn_blocking(move || {
-        let report = topics::run(&engine, &params)?;
+        let report = topics::run(&engine, &params, &*encoder, &crate::cancel::Cancel::never())?;
         topics::html::render(&report, engine.index())
     })
     .await

@@ -9,8 +9,8 @@
 
 use super::error::ApiError;
 use super::metrics::Metrics;
+use crate::embed::Encoder;
 use crate::embed::Vector;
-use crate::search::Engine;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -33,12 +33,12 @@ pub struct EmbedQueue {
 impl EmbedQueue {
     /// Starts the thread. The engine's model must already be loaded (the server does so
     /// at startup, so a missing model fails before it listens).
-    pub fn start(engine: Arc<Engine>, capacity: usize, metrics: Arc<Metrics>) -> EmbedQueue {
+    pub fn start(encoder: Arc<dyn Encoder>, capacity: usize, metrics: Arc<Metrics>) -> EmbedQueue {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let m = metrics.clone();
         std::thread::Builder::new()
             .name("paperscope-embed".into())
-            .spawn(move || run(engine, rx, m))
+            .spawn(move || run(encoder, rx, m))
             .expect("spawning the embedding thread. This is a bug.");
         EmbedQueue { tx, metrics }
     }
@@ -66,18 +66,7 @@ impl EmbedQueue {
     }
 }
 
-fn run(engine: Arc<Engine>, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
-    let embedder = match engine.embedder() {
-        Ok(e) => e,
-        Err(e) => {
-            // Unreachable in practice (loaded at startup); answer every job with the error.
-            let msg = e.to_string();
-            while let Some(job) = rx.blocking_recv() {
-                let _ = job.reply.send(Err(msg.clone()));
-            }
-            return;
-        }
-    };
+fn run(embedder: Arc<dyn Encoder>, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_JOBS_PER_BATCH {

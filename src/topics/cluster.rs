@@ -36,6 +36,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 
 use super::Error;
+use crate::cancel::Cancel;
 
 /// Selections larger than this get the cheaper k-means schedule.
 pub const LARGE: usize = 20_000;
@@ -146,7 +147,15 @@ pub fn auto_candidates(n: usize, max_k: usize) -> Vec<usize> {
 ///
 /// # Errors
 /// As [`kmeans`].
-pub fn auto(data: ArrayView2<'_, f32>, seed: u64, max_k: usize) -> Result<Clustering, Error> {
+///
+/// Checks `cancel` before each candidate's clustering, so an abandoned request stops
+/// within one k-means run.
+pub fn auto(
+    data: ArrayView2<'_, f32>,
+    seed: u64,
+    max_k: usize,
+    cancel: &Cancel,
+) -> Result<Clustering, Error> {
     let n = data.nrows();
     let candidates = auto_candidates(n, max_k);
     if candidates.is_empty() {
@@ -173,6 +182,7 @@ pub fn auto(data: ArrayView2<'_, f32>, seed: u64, max_k: usize) -> Result<Cluste
     };
     let mut silhouettes = Vec::with_capacity(candidates.len());
     for &k in &candidates {
+        cancel.check()?;
         let c = kmeans_with(sample.view(), k, seed, config)?;
         silhouettes.push((k, silhouette(&dist, &c.assignment, k)));
     }
@@ -184,6 +194,7 @@ pub fn auto(data: ArrayView2<'_, f32>, seed: u64, max_k: usize) -> Result<Cluste
         })
         .map(|(k, _)| k)
         .expect("candidates is not empty. This is a bug.");
+    cancel.check()?;
     let mut c = kmeans(data, best, seed)?;
     c.silhouettes = silhouettes;
     Ok(c)
@@ -287,7 +298,7 @@ mod tests {
     #[test]
     fn auto_picks_three_blobs() {
         let data = blobs();
-        let c = auto(data.view(), 1, 10).unwrap();
+        let c = auto(data.view(), 1, 10, &Cancel::never()).unwrap();
         assert_eq!(c.k(), 3, "{:?}", c.silhouettes);
     }
 

@@ -26,6 +26,8 @@ pub mod html;
 pub mod select;
 pub mod terms;
 
+use crate::cancel::Cancel;
+use crate::embed::Encoder;
 use crate::index::Index;
 use crate::paper::{DocId, PaperId};
 use crate::search::{self, Engine};
@@ -43,6 +45,8 @@ pub use select::{Mode, SelectionReport};
 pub enum Error {
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    #[error(transparent)]
+    Cancelled(#[from] crate::cancel::Cancelled),
     #[error("the selection has {papers} papers, more than the limit of {max}; narrow the query")]
     SelectionTooLarge { papers: usize, max: usize },
     #[error("k = {k} is out of range: it must be between 1 and {max}")]
@@ -167,6 +171,29 @@ pub struct TopicParams {
     pub limits: Limits,
 }
 
+impl TopicParams {
+    /// Checks the query and `k` against the limits.
+    ///
+    /// # Errors
+    /// [`Error::InvalidQuery`] for a blank query, [`Error::KOutOfRange`].
+    pub fn validate(&self) -> Result<(), Error> {
+        if let Some(q) = &self.query {
+            if q.trim().is_empty() {
+                return Err(Error::InvalidQuery("empty query".into()));
+            }
+        }
+        if let KChoice::Fixed(k) = self.k {
+            if k == 0 || k > self.limits.max_k {
+                return Err(Error::KOutOfRange {
+                    k,
+                    max: self.limits.max_k,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One topic.
 #[derive(Debug, Clone, Serialize)]
 pub struct Topic {
@@ -216,24 +243,19 @@ pub struct TopicsReport {
 /// # Errors
 /// [`Error::InvalidQuery`] for a blank query; [`Error::KOutOfRange`],
 /// [`Error::SelectionTooLarge`], [`Error::TooFewPapers`] beyond the limits; model errors.
-pub fn run(engine: &Engine, params: &TopicParams) -> Result<TopicsReport, Error> {
-    if let KChoice::Fixed(k) = params.k {
-        if k == 0 || k > params.limits.max_k {
-            return Err(Error::KOutOfRange {
-                k,
-                max: params.limits.max_k,
-            });
-        }
-    }
+pub fn run(
+    engine: &Engine,
+    params: &TopicParams,
+    encoder: &dyn Encoder,
+    cancel: &Cancel,
+) -> Result<TopicsReport, Error> {
+    params.validate()?;
     let index = engine.index();
     let selection = match params.query.as_deref() {
         None => select::all(index),
-        Some(q) if q.trim().is_empty() => return Err(Error::InvalidQuery("empty query".into())),
         Some(q) => {
-            let qv = engine
-                .embedder()?
-                .embed_one(q)
-                .map_err(search::Error::from)?;
+            engine.check_model(encoder.info())?;
+            let qv = encoder.embed_one(q).map_err(search::Error::from)?;
             select::about(index, q.trim(), &qv)
         }
     };
@@ -243,7 +265,8 @@ pub fn run(engine: &Engine, params: &TopicParams) -> Result<TopicsReport, Error>
             max: params.limits.max_selection,
         });
     }
-    describe(index, selection, params)
+    cancel.check()?;
+    describe(index, selection, params, cancel)
 }
 
 /// The selected papers' vectors, one row each.
@@ -260,6 +283,7 @@ fn describe(
     index: &Index,
     selection: select::Selection,
     params: &TopicParams,
+    cancel: &Cancel,
 ) -> Result<TopicsReport, Error> {
     let docs = &selection.docs;
     let recent = recent_months(index, docs);
@@ -283,10 +307,11 @@ fn describe(
     }
     let data = matrix(index, docs);
     let clustering = match params.k {
-        KChoice::Auto => cluster::auto(data.view(), params.seed, params.limits.max_k)?,
+        KChoice::Auto => cluster::auto(data.view(), params.seed, params.limits.max_k, cancel)?,
         KChoice::Fixed(k) => cluster::kmeans(data.view(), k, params.seed)?,
     };
     let k = clustering.k();
+    cancel.check()?;
 
     // Renumber clusters by decreasing size, ties by smallest member (first in doc order).
     let mut sizes = vec![0usize; k];

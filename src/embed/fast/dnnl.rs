@@ -252,23 +252,38 @@ impl Dnnl {
         }
     }
 
-    /// Whether oneDNN runs BF16 matmuls on AMX tile units here (probed once with a small
-    /// matmul: its implementation name says which kernel oneDNN picked for this CPU).
+    /// The implementation oneDNN picks for a small BF16 matmul on this CPU (probed once),
+    /// or `None` when it has none (CPUs without AVX512-BF16 or AMX, or a lowered CPU
+    /// level): oneDNN 2.x then fails to create the primitive ("status 3", unimplemented).
+    fn bf16_probe(&'static self) -> Option<&'static str> {
+        static PROBE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        PROBE
+            .get_or_init(|| {
+                self.matmul(
+                    &Tensor::matrix(64, 64, 64, DType::Bf16),
+                    &Weights::Packed {
+                        dims: vec![64, 64],
+                        dtype: DType::Bf16,
+                    },
+                    None,
+                    &Tensor::matrix(64, 64, 64, DType::F32),
+                    &[],
+                )
+                .ok()
+                .map(|m| m.implementation.clone())
+            })
+            .as_deref()
+    }
+
+    /// Whether oneDNN can run BF16 matmuls here at all.
+    pub(crate) fn bf16_supported(&'static self) -> bool {
+        self.bf16_probe().is_some()
+    }
+
+    /// Whether oneDNN runs BF16 matmuls on AMX tile units here (the probe's
+    /// implementation name says which kernel oneDNN picked for this CPU).
     pub(crate) fn bf16_on_amx(&'static self) -> bool {
-        static AMX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AMX.get_or_init(|| {
-            let probe = self.matmul(
-                &Tensor::matrix(64, 64, 64, DType::Bf16),
-                &Weights::Packed {
-                    dims: vec![64, 64],
-                    dtype: DType::Bf16,
-                },
-                None,
-                &Tensor::matrix(64, 64, 64, DType::F32),
-                &[],
-            );
-            probe.is_ok_and(|m| m.implementation.contains("amx"))
-        })
+        self.bf16_probe().is_some_and(|i| i.contains("amx"))
     }
 
     /// A memory descriptor for a dense tensor with explicit strides (in elements).

@@ -115,16 +115,8 @@ impl Elem for Bf16 {
     }
 }
 
-/// Feed-forward activation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Act {
-    /// Exact GELU: `0.5 x (1 + erf(x / sqrt 2))` (HF `gelu`).
-    GeluErf,
-    /// Tanh approximation (HF `gelu_new`, `gelu_pytorch_tanh`).
-    GeluTanh,
-    /// ReLU.
-    Relu,
-}
+/// The feed-forward activation, as `config.json` names it.
+pub use crate::embed::Activation as Act;
 
 /// Multiply-add that becomes one `vfmadd` when compiled with FMA and stays a
 /// plain `a * b + c` otherwise (`f32::mul_add` without FMA is a slow libm call).

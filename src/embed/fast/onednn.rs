@@ -25,6 +25,7 @@ use std::sync::{Arc, RwLock};
 use super::dnnl::{DType, Dnnl, DnnlError, Eltwise, Matmul, Packed, PostOp, Tensor, Weights};
 use super::kernels::{Act, Bf16, Elem, Isa};
 use super::{Compute, DenseWeights, Span};
+use crate::embed::Precision;
 
 /// Row counts (tokens of a pack, tokens of a sequence) are rounded up to a multiple of
 /// this: AMX tiles are 16 rows, and it bounds the number of distinct primitives.
@@ -249,6 +250,13 @@ impl<T: DnnlElem> OneDnn<T> {
 
 impl<T: DnnlElem> Compute for OneDnn<T> {
     type T = T;
+
+    fn precision(&self) -> Precision {
+        match T::DTYPE {
+            DType::F32 => Precision::F32,
+            DType::Bf16 => Precision::Bf16,
+        }
+    }
 
     fn name(&self) -> String {
         let precision = match T::DTYPE {

@@ -7,6 +7,7 @@
 
 use super::kernels::{self, Act, Isa};
 use super::{Compute, DenseWeights, Span};
+use crate::embed::Precision;
 
 /// Row-major strided read-only matrix view.
 #[derive(Clone, Copy)]
@@ -78,6 +79,10 @@ impl Compute for Portable {
 
     fn name(&self) -> String {
         "portable f32 (gemm crate)".into()
+    }
+
+    fn precision(&self) -> Precision {
+        Precision::F32
     }
 
     fn rows(&self, tokens: usize) -> usize {

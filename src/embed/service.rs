@@ -1,0 +1,446 @@
+//! The model service: one thread runs every forward pass of a serving process, fed by a
+//! bounded queue (after text-embeddings-inference's `BackendThread`).
+//!
+//! Why one thread and a bound: a forward pass is milliseconds to seconds of CPU; run from
+//! request handlers directly, concurrent requests multiply it without limit and starve
+//! each other. Here every embedding — query vectors, explanation sentences, the query of
+//! a topics request, `/v1/embed` — is a [`Job`] on one queue, so the model's CPU use is
+//! bounded by construction.
+//!
+//! * **Bounded by cost, not jobs.** A job costs its texts' estimated tokens (bytes / 4 + 2,
+//!   at most the model's maximum), so 64 long texts weigh what they cost. Past
+//!   [`ServiceConfig::capacity_tokens`] a job is refused at once ([`Error::Busy`]).
+//! * **Queries first.** [`Priority::Interactive`] jobs (a query's vector) may fill the whole
+//!   capacity and are run before any waiting [`Priority::Bulk`] job (embedding endpoints,
+//!   explanation sentences), which may only fill half of it: a burst of bulk work slows
+//!   searches down but does not shut them out.
+//! * **Abandoned jobs are skipped.** A job whose caller stopped waiting (its reply channel is
+//!   closed, or its [`Cancel`] raised) is dropped before its forward pass.
+//! * **Counts are exact.** A job's share of the queue is released when the job is dropped,
+//!   wherever that happens (run, skipped, refused, shut down), so the gauges return to 0.
+//! * **Joined on shutdown.** [`ModelService::shutdown`] (or drop) answers waiting jobs,
+//!   stops the thread and joins it: no forward pass outlives the service.
+
+use super::{Encoder, Error, ModelInfo, Precision, Vector};
+use crate::cancel::Cancel;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Settings of a [`ModelService`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceConfig {
+    /// Estimated tokens that may be queued or running at once. Default 16,384 (about 64
+    /// full-length texts: 1-2 s of work on two cores).
+    pub capacity_tokens: usize,
+    /// Most texts run in one forward batch. Default 64.
+    pub max_batch_texts: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            capacity_tokens: 16_384,
+            max_batch_texts: 64,
+        }
+    }
+}
+
+/// Which queue a job waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// A query's vector: someone is waiting for a page of results.
+    Interactive,
+    /// Many texts at once (embedding endpoints, explanation sentences).
+    Bulk,
+}
+
+/// Counters of a running service, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// Jobs queued or running.
+    pub jobs: usize,
+    /// Their texts.
+    pub texts: usize,
+    /// Their estimated tokens.
+    pub tokens: usize,
+    /// Jobs refused because the queue was full, since start.
+    pub refused: u64,
+    /// Jobs dropped unrun because their caller had gone, since start.
+    pub skipped: u64,
+    /// Forward batches run, since start.
+    pub batches: u64,
+    /// Texts embedded, since start.
+    pub embedded: u64,
+}
+
+/// One forward batch, reported to the service's observer (e.g. a latency histogram).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchReport {
+    pub texts: usize,
+    pub elapsed: Duration,
+}
+
+type Reply = oneshot::Sender<Result<Vec<Vector>, Error>>;
+
+struct Job {
+    texts: Vec<String>,
+    reply: Reply,
+    cancel: Cancel,
+    _share: Share,
+}
+
+impl Job {
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed() || self.cancel.is_cancelled()
+    }
+}
+
+/// A job's share of the queue's capacity, given back on drop.
+struct Share {
+    counts: Arc<Counts>,
+    texts: usize,
+    tokens: usize,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.counts.jobs.fetch_sub(1, Ordering::Relaxed);
+        self.counts.texts.fetch_sub(self.texts, Ordering::Relaxed);
+        self.counts.tokens.fetch_sub(self.tokens, Ordering::Relaxed);
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    jobs: AtomicUsize,
+    texts: AtomicUsize,
+    tokens: AtomicUsize,
+    refused: AtomicU64,
+    skipped: AtomicU64,
+    batches: AtomicU64,
+    embedded: AtomicU64,
+}
+
+#[derive(Default)]
+struct Queues {
+    interactive: VecDeque<Job>,
+    bulk: VecDeque<Job>,
+    closed: bool,
+}
+
+struct Shared {
+    encoder: Arc<dyn Encoder>,
+    config: ServiceConfig,
+    queues: Mutex<Queues>,
+    ready: Condvar,
+    counts: Arc<Counts>,
+}
+
+/// The thread that owns the model, and its queue. See the module docs.
+pub struct ModelService {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ModelService {
+    /// Starts the service's thread over `encoder`; `observe` is called after each batch.
+    pub fn start(
+        encoder: Arc<dyn Encoder>,
+        config: ServiceConfig,
+        observe: impl Fn(BatchReport) + Send + 'static,
+    ) -> ModelService {
+        let shared = Arc::new(Shared {
+            encoder,
+            config,
+            queues: Mutex::default(),
+            ready: Condvar::new(),
+            counts: Arc::default(),
+        });
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("paperscope-model".into())
+            .spawn(move || run(&worker, observe))
+            .expect("spawning the model thread. This is a bug.");
+        ModelService {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// A handle for submitting jobs; cheap to clone.
+    pub fn client(&self) -> ModelClient {
+        ModelClient {
+            shared: self.shared.clone(),
+        }
+    }
+
+    pub fn stats(&self) -> ServiceStats {
+        self.client().stats()
+    }
+
+    /// Refuses new jobs, answers queued ones with [`Error::Stopped`], lets the running
+    /// batch finish and joins the thread. Idempotent.
+    pub fn shutdown(&self) {
+        {
+            let mut q = lock(&self.shared.queues);
+            q.closed = true;
+            q.interactive.clear();
+            q.bulk.clear();
+        }
+        self.shared.ready.notify_all();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ModelService {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn lock(m: &Mutex<Queues>) -> std::sync::MutexGuard<'_, Queues> {
+    // A panic while holding the lock cannot leave the queues inconsistent (push/pop only).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Submits jobs to a [`ModelService`].
+#[derive(Clone)]
+pub struct ModelClient {
+    shared: Arc<Shared>,
+}
+
+impl ModelClient {
+    /// Embeds `texts` on the service's thread, waiting asynchronously. Dropping the
+    /// returned future abandons the job (it is skipped if not yet run).
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when the queue is full, [`Error::Cancelled`] when `cancel` is
+    /// raised before the job runs, [`Error::Stopped`] after shutdown, or the model's error.
+    pub async fn embed(
+        &self,
+        texts: Vec<String>,
+        priority: Priority,
+        cancel: &Cancel,
+    ) -> Result<Vec<Vector>, Error> {
+        let rx = self.submit(texts, priority, cancel)?;
+        rx.await.map_err(|_| gone(cancel))?
+    }
+
+    /// As [`ModelClient::embed`], blocking the calling thread (not an async executor's
+    /// thread: use it from `spawn_blocking` or plain threads).
+    ///
+    /// # Errors
+    /// As [`ModelClient::embed`].
+    pub fn embed_blocking(
+        &self,
+        texts: Vec<String>,
+        priority: Priority,
+        cancel: &Cancel,
+    ) -> Result<Vec<Vector>, Error> {
+        let rx = self.submit(texts, priority, cancel)?;
+        rx.blocking_recv().map_err(|_| gone(cancel))?
+    }
+
+    /// An [`Encoder`] whose every call is a job on this service, cancelled by `cancel`:
+    /// hand it to library code (explanations, topics) that embeds as part of a request.
+    pub fn encoder(&self, priority: Priority, cancel: Cancel) -> ServiceEncoder {
+        ServiceEncoder {
+            client: self.clone(),
+            priority,
+            cancel,
+        }
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        self.shared.encoder.info()
+    }
+
+    pub fn stats(&self) -> ServiceStats {
+        let c = &self.shared.counts;
+        ServiceStats {
+            jobs: c.jobs.load(Ordering::Relaxed),
+            texts: c.texts.load(Ordering::Relaxed),
+            tokens: c.tokens.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            skipped: c.skipped.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            embedded: c.embedded.load(Ordering::Relaxed),
+        }
+    }
+
+    fn submit(
+        &self,
+        texts: Vec<String>,
+        priority: Priority,
+        cancel: &Cancel,
+    ) -> Result<oneshot::Receiver<Result<Vec<Vector>, Error>>, Error> {
+        let s = &self.shared;
+        let max = s.encoder.info().max_tokens.max(1);
+        let tokens: usize = texts.iter().map(|t| (t.len() / 4 + 2).min(max)).sum();
+        let limit = match priority {
+            Priority::Interactive => s.config.capacity_tokens,
+            Priority::Bulk => s.config.capacity_tokens / 2,
+        };
+        let (reply, rx) = oneshot::channel();
+        let mut q = lock(&s.queues);
+        if q.closed {
+            return Err(Error::Stopped);
+        }
+        let queued = s.counts.tokens.load(Ordering::Relaxed);
+        // An empty queue takes any one job, so a job larger than the limit still runs
+        // (the caller bounds the size of a single request).
+        if queued > 0 && queued + tokens > limit {
+            s.counts.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::Busy);
+        }
+        s.counts.jobs.fetch_add(1, Ordering::Relaxed);
+        s.counts.texts.fetch_add(texts.len(), Ordering::Relaxed);
+        s.counts.tokens.fetch_add(tokens, Ordering::Relaxed);
+        let job = Job {
+            _share: Share {
+                counts: s.counts.clone(),
+                texts: texts.len(),
+                tokens,
+            },
+            texts,
+            reply,
+            cancel: cancel.clone(),
+        };
+        match priority {
+            Priority::Interactive => q.interactive.push_back(job),
+            Priority::Bulk => q.bulk.push_back(job),
+        }
+        drop(q);
+        s.ready.notify_one();
+        Ok(rx)
+    }
+}
+
+/// The reply channel closed without an answer: the job was skipped or the service stopped.
+fn gone(cancel: &Cancel) -> Error {
+    if cancel.is_cancelled() {
+        Error::Cancelled(crate::cancel::Cancelled)
+    } else {
+        Error::Stopped
+    }
+}
+
+/// An [`Encoder`] that runs on a [`ModelService`] (see [`ModelClient::encoder`]). Its
+/// calls block: use it off the async executor.
+#[derive(Clone)]
+pub struct ServiceEncoder {
+    client: ModelClient,
+    priority: Priority,
+    cancel: Cancel,
+}
+
+impl Encoder for ServiceEncoder {
+    fn info(&self) -> &ModelInfo {
+        self.client.info()
+    }
+
+    fn describe(&self) -> String {
+        format!("{} (model service)", self.client.shared.encoder.describe())
+    }
+
+    fn precision(&self) -> Precision {
+        self.client.shared.encoder.precision()
+    }
+
+    fn embed_with_progress(
+        &self,
+        texts: &[&str],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<Vector>, Error> {
+        let owned = texts.iter().map(|t| t.to_string()).collect();
+        let vectors = self
+            .client
+            .embed_blocking(owned, self.priority, &self.cancel)?;
+        progress(texts.len(), 0);
+        Ok(vectors)
+    }
+}
+
+/// The service's thread: takes up to `max_batch_texts` texts of waiting jobs, interactive
+/// ones first, drops abandoned jobs, embeds the rest in one batch and answers each.
+fn run(s: &Shared, observe: impl Fn(BatchReport)) {
+    loop {
+        let jobs = {
+            let mut q = lock(&s.queues);
+            while !q.closed && q.interactive.is_empty() && q.bulk.is_empty() {
+                q = s
+                    .ready
+                    .wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            if q.closed {
+                return;
+            }
+            let mut jobs: Vec<Job> = Vec::new();
+            let mut texts = 0;
+            while let Some(front) = q.interactive.front().or(q.bulk.front()) {
+                let n = front.texts.len();
+                if !jobs.is_empty() && texts + n > s.config.max_batch_texts {
+                    break;
+                }
+                let job = match q.interactive.pop_front() {
+                    Some(j) => j,
+                    None => q
+                        .bulk
+                        .pop_front()
+                        .expect("front() was Some. This is a bug."),
+                };
+                if job.abandoned() {
+                    s.counts.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                texts += n;
+                jobs.push(job);
+            }
+            jobs
+        };
+        if jobs.is_empty() {
+            continue;
+        }
+        let texts: Vec<&str> = jobs
+            .iter()
+            .flat_map(|j| j.texts.iter().map(String::as_str))
+            .collect();
+        let start = Instant::now();
+        let result = s.encoder.embed(&texts);
+        observe(BatchReport {
+            texts: texts.len(),
+            elapsed: start.elapsed(),
+        });
+        s.counts.batches.fetch_add(1, Ordering::Relaxed);
+        s.counts
+            .embedded
+            .fetch_add(texts.len() as u64, Ordering::Relaxed);
+        match result {
+            Ok(vectors) => {
+                let mut vectors = vectors.into_iter();
+                for job in jobs {
+                    let mine: Vec<Vector> = vectors.by_ref().take(job.texts.len()).collect();
+                    let _ = job.reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(Error::Forward(msg.clone())));
+                }
+            }
+        }
+    }
+}
