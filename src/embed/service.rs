@@ -87,15 +87,25 @@ pub struct BatchReport {
 type Reply = oneshot::Sender<Result<Vec<Vector>, Error>>;
 
 struct Job {
+    // First, so that a job dropped unanswered releases its share before its reply
+    // channel closes (fields drop in declaration order).
+    share: Share,
     texts: Vec<String>,
     reply: Reply,
     cancel: Cancel,
-    _share: Share,
 }
 
 impl Job {
     fn abandoned(&self) -> bool {
         self.reply.is_closed() || self.cancel.is_cancelled()
+    }
+
+    /// Gives the job's share of the queue back, then answers: a caller that has its
+    /// answer never sees its own job still counted.
+    fn answer(self, result: Result<Vec<Vector>, Error>) {
+        let Job { reply, share, .. } = self;
+        drop(share);
+        let _ = reply.send(result);
     }
 }
 
@@ -188,8 +198,10 @@ impl ModelService {
         {
             let mut q = lock(&self.shared.queues);
             q.closed = true;
-            q.interactive.clear();
-            q.bulk.clear();
+            let waiting: Vec<Job> = q.interactive.drain(..).chain(q.bulk.drain(..)).collect();
+            for job in waiting {
+                job.answer(Err(Error::Stopped));
+            }
         }
         self.shared.ready.notify_all();
         let thread = self
@@ -308,7 +320,7 @@ impl ModelClient {
         s.counts.texts.fetch_add(texts.len(), Ordering::Relaxed);
         s.counts.tokens.fetch_add(tokens, Ordering::Relaxed);
         let job = Job {
-            _share: Share {
+            share: Share {
                 counts: s.counts.clone(),
                 texts: texts.len(),
                 tokens,
@@ -403,6 +415,7 @@ fn run(s: &Shared, observe: impl Fn(BatchReport)) {
                 };
                 if job.abandoned() {
                     s.counts.skipped.fetch_add(1, Ordering::Relaxed);
+                    job.answer(Err(Error::Cancelled(crate::cancel::Cancelled)));
                     continue;
                 }
                 texts += n;
@@ -432,15 +445,180 @@ fn run(s: &Shared, observe: impl Fn(BatchReport)) {
                 let mut vectors = vectors.into_iter();
                 for job in jobs {
                     let mine: Vec<Vector> = vectors.by_ref().take(job.texts.len()).collect();
-                    let _ = job.reply.send(Ok(mine));
+                    job.answer(Ok(mine));
                 }
             }
             Err(e) => {
                 let msg = e.to_string();
                 for job in jobs {
-                    let _ = job.reply.send(Err(Error::Forward(msg.clone())));
+                    job.answer(Err(Error::Forward(msg.clone())));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::fake::FakeEncoder;
+    use std::sync::mpsc;
+
+    /// The fake model, but each batch waits until the test lets it go and records its
+    /// texts: the queue's behaviour under load, made deterministic.
+    struct Gated {
+        inner: FakeEncoder,
+        go: Mutex<mpsc::Receiver<()>>,
+        seen: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl Encoder for Gated {
+        fn info(&self) -> &ModelInfo {
+            self.inner.info()
+        }
+        fn describe(&self) -> String {
+            "gated fake".into()
+        }
+        fn precision(&self) -> Precision {
+            Precision::F32
+        }
+        fn embed_with_progress(
+            &self,
+            texts: &[&str],
+            progress: &mut dyn FnMut(usize, usize),
+        ) -> Result<Vec<Vector>, Error> {
+            self.go.lock().unwrap().recv().map_err(|_| Error::Stopped)?;
+            self.seen
+                .lock()
+                .unwrap()
+                .push(texts.iter().map(|t| t.to_string()).collect());
+            self.inner.embed_with_progress(texts, progress)
+        }
+    }
+
+    fn gated(capacity_tokens: usize) -> (ModelService, Arc<Gated>, mpsc::Sender<()>) {
+        let (tx, rx) = mpsc::channel();
+        let enc = Arc::new(Gated {
+            inner: FakeEncoder::new(16),
+            go: Mutex::new(rx),
+            seen: Mutex::default(),
+        });
+        let config = ServiceConfig {
+            capacity_tokens,
+            max_batch_texts: 8,
+        };
+        (ModelService::start(enc.clone(), config, |_| {}), enc, tx)
+    }
+
+    /// Waits until one job was submitted and the service thread has taken it (it then
+    /// blocks in the gate), so the next submissions queue behind a running batch.
+    fn wait_until_taken(service: &ModelService) {
+        for _ in 0..2000 {
+            let q = lock(&service.shared.queues);
+            if service.stats().jobs == 1 && q.interactive.is_empty() && q.bulk.is_empty() {
+                return;
+            }
+            drop(q);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the model thread never took the job");
+    }
+
+    #[test]
+    fn answers_in_order_and_counts_return_to_zero() {
+        let service = ModelService::start(Arc::new(FakeEncoder::new(16)), ServiceConfig::default(), |_| {});
+        let client = service.client();
+        let texts = vec!["graph neural networks".to_string(), "kagome magnets".to_string()];
+        let got = client
+            .embed_blocking(texts.clone(), Priority::Bulk, &Cancel::never())
+            .unwrap();
+        let want = FakeEncoder::new(16)
+            .embed(&texts.iter().map(String::as_str).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(got, want);
+        let stats = service.stats();
+        assert_eq!((stats.jobs, stats.texts, stats.tokens), (0, 0, 0));
+        assert_eq!((stats.batches, stats.embedded), (1, 2));
+    }
+
+    #[test]
+    fn a_full_queue_refuses_bulk_first_and_queries_run_first() {
+        // Capacity 40 tokens: a 2-token-ish query costs 3, a 60-byte text 17.
+        let (service, enc, go) = gated(40);
+        let client = service.client();
+        let never = Cancel::never();
+        let running = {
+            let c = client.clone();
+            std::thread::spawn(move || {
+                c.embed_blocking(vec!["first".into()], Priority::Interactive, &Cancel::never())
+            })
+        };
+        wait_until_taken(&service);
+        let long = "x".repeat(60);
+        // Bulk may fill half the capacity (20 tokens): one 17-token job fits, a second not.
+        let bulk = {
+            let (c, t) = (client.clone(), long.clone());
+            std::thread::spawn(move || c.embed_blocking(vec![t], Priority::Bulk, &Cancel::never()))
+        };
+        while service.stats().jobs < 2 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let refused = client.embed_blocking(vec![long.clone()], Priority::Bulk, &never);
+        assert!(matches!(refused, Err(Error::Busy)), "{refused:?}");
+        // A query still gets in, and runs before the waiting bulk job.
+        let query = {
+            let c = client.clone();
+            std::thread::spawn(move || {
+                c.embed_blocking(vec!["query".into()], Priority::Interactive, &Cancel::never())
+            })
+        };
+        while service.stats().jobs < 3 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for _ in 0..3 {
+            go.send(()).unwrap();
+        }
+        running.join().unwrap().unwrap();
+        query.join().unwrap().unwrap();
+        bulk.join().unwrap().unwrap();
+        let seen = enc.seen.lock().unwrap().clone();
+        assert_eq!(seen[0], ["first"]);
+        assert_eq!(seen[1][0], "query", "batches: {seen:?}");
+        let stats = service.stats();
+        assert_eq!((stats.jobs, stats.tokens, stats.refused), (0, 0, 1));
+    }
+
+    #[test]
+    fn abandoned_jobs_are_skipped_and_shutdown_joins() {
+        let (service, enc, go) = gated(1000);
+        let client = service.client();
+        let running = {
+            let c = client.clone();
+            std::thread::spawn(move || {
+                c.embed_blocking(vec!["first".into()], Priority::Interactive, &Cancel::never())
+            })
+        };
+        wait_until_taken(&service);
+        let cancel = Cancel::never();
+        let abandoned = {
+            let (c, cancel) = (client.clone(), cancel.clone());
+            std::thread::spawn(move || {
+                c.embed_blocking(vec!["nobody waits".into()], Priority::Bulk, &cancel)
+            })
+        };
+        while service.stats().jobs < 2 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(cancel.on_drop());
+        go.send(()).unwrap();
+        running.join().unwrap().unwrap();
+        // The second job is dropped unrun: its caller hears it was cancelled.
+        assert!(matches!(abandoned.join().unwrap(), Err(Error::Cancelled(_))));
+        assert_eq!(enc.seen.lock().unwrap().len(), 1);
+        let stats = service.stats();
+        assert_eq!((stats.skipped, stats.jobs), (1, 0));
+        service.shutdown();
+        let after = client.embed_blocking(vec!["late".into()], Priority::Bulk, &Cancel::never());
+        assert!(matches!(after, Err(Error::Stopped)));
     }
 }
