@@ -891,3 +891,7 @@ mod tests {
         assert!(reversed.validate().is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "search_tests.rs"]
+mod engine_tests;

@@ -196,7 +196,8 @@ impl ModelService {
     /// batch finish and joins the thread. Idempotent.
     pub fn shutdown(&self) {
         {
-            let mut q = lock(&self.shared.queues);
+            let mut guard = lock(&self.shared.queues);
+            let q = &mut *guard;
             q.closed = true;
             let waiting: Vec<Job> = q.interactive.drain(..).chain(q.bulk.drain(..)).collect();
             for job in waiting {
@@ -526,9 +527,16 @@ mod tests {
 
     #[test]
     fn answers_in_order_and_counts_return_to_zero() {
-        let service = ModelService::start(Arc::new(FakeEncoder::new(16)), ServiceConfig::default(), |_| {});
+        let service = ModelService::start(
+            Arc::new(FakeEncoder::new(16)),
+            ServiceConfig::default(),
+            |_| {},
+        );
         let client = service.client();
-        let texts = vec!["graph neural networks".to_string(), "kagome magnets".to_string()];
+        let texts = vec![
+            "graph neural networks".to_string(),
+            "kagome magnets".to_string(),
+        ];
         let got = client
             .embed_blocking(texts.clone(), Priority::Bulk, &Cancel::never())
             .unwrap();
@@ -550,7 +558,11 @@ mod tests {
         let running = {
             let c = client.clone();
             std::thread::spawn(move || {
-                c.embed_blocking(vec!["first".into()], Priority::Interactive, &Cancel::never())
+                c.embed_blocking(
+                    vec!["first".into()],
+                    Priority::Interactive,
+                    &Cancel::never(),
+                )
             })
         };
         wait_until_taken(&service);
@@ -569,7 +581,11 @@ mod tests {
         let query = {
             let c = client.clone();
             std::thread::spawn(move || {
-                c.embed_blocking(vec!["query".into()], Priority::Interactive, &Cancel::never())
+                c.embed_blocking(
+                    vec!["query".into()],
+                    Priority::Interactive,
+                    &Cancel::never(),
+                )
             })
         };
         while service.stats().jobs < 3 {
@@ -595,7 +611,11 @@ mod tests {
         let running = {
             let c = client.clone();
             std::thread::spawn(move || {
-                c.embed_blocking(vec!["first".into()], Priority::Interactive, &Cancel::never())
+                c.embed_blocking(
+                    vec!["first".into()],
+                    Priority::Interactive,
+                    &Cancel::never(),
+                )
             })
         };
         wait_until_taken(&service);
@@ -613,7 +633,10 @@ mod tests {
         go.send(()).unwrap();
         running.join().unwrap().unwrap();
         // The second job is dropped unrun: its caller hears it was cancelled.
-        assert!(matches!(abandoned.join().unwrap(), Err(Error::Cancelled(_))));
+        assert!(matches!(
+            abandoned.join().unwrap(),
+            Err(Error::Cancelled(_))
+        ));
         assert_eq!(enc.seen.lock().unwrap().len(), 1);
         let stats = service.stats();
         assert_eq!((stats.skipped, stats.jobs), (1, 0));
