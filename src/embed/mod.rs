@@ -267,6 +267,30 @@ trait Forward: Send + Sync {
 /// Texts tokenized at a time (in parallel) by [`Embedder::embed_with_progress`].
 const TOKENIZE_WINDOW: usize = 4096;
 
+/// Most bytes one token can take, WordPiece's longest word plus a separator: 100
+/// characters of at most 4 bytes, then one more (a word over 100 characters is a single
+/// `[UNK]`, whatever its length).
+const MAX_TOKEN_BYTES: usize = 4 * 100 + 4;
+
+/// `text` cut, at a character boundary, to what a model reading at most `max_tokens`
+/// tokens can see: `max_tokens × 404` bytes (about 100 KB for 256 tokens).
+///
+/// Why: the tokenizer processes the whole text before truncating, so one 50 MB abstract
+/// cost 4 GB and minutes. The cut changes nothing for any text whose words are under 100
+/// characters (each token then spans at most 404 bytes); a longer "word" is one `[UNK]`
+/// token the model would barely use.
+pub fn clip_text(text: &str, max_tokens: usize) -> &str {
+    let max = max_tokens.saturating_mul(MAX_TOKEN_BYTES);
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// A model directory loaded to run: tokenizer + forward pass. Cheap to share behind an
 /// `Arc`; embedding takes `&self`.
 pub struct Embedder {
@@ -321,7 +345,7 @@ impl Embedder {
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, Error> {
         let enc = self
             .tokenizer
-            .encode(text, true)
+            .encode(clip_text(text, self.info.max_tokens), true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
@@ -363,9 +387,13 @@ impl Encoder for Embedder {
         // ~20 KB per abstract, too much to hold for a whole collection at once.
         let mut ids: Vec<Vec<u32>> = Vec::with_capacity(texts.len());
         for window in texts.chunks(TOKENIZE_WINDOW) {
+            let clipped: Vec<&str> = window
+                .iter()
+                .map(|t| clip_text(t, self.info.max_tokens))
+                .collect();
             let encodings = self
                 .tokenizer
-                .encode_batch(window.to_vec(), true)
+                .encode_batch(clipped, true)
                 .map_err(|e| Error::Tokenizer(e.to_string()))?;
             ids.extend(encodings.into_iter().map(|e| e.get_ids().to_vec()));
         }
@@ -391,3 +419,24 @@ impl Encoder for Embedder {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct TokError(String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_keeps_short_texts_and_cuts_long_ones_at_a_character() {
+        assert_eq!(clip_text("short text", 256), "short text");
+        let long = "é".repeat(200_000); // 400,000 bytes
+        let cut = clip_text(&long, 256);
+        assert!(cut.len() <= 256 * MAX_TOKEN_BYTES && cut.len() > 256 * MAX_TOKEN_BYTES - 2);
+        assert!(long.starts_with(cut));
+        // 256 words of 100 four-byte characters: nothing the model reads is cut.
+        let words = vec!["𝔸".repeat(100); 256].join(" ");
+        assert_eq!(
+            clip_text(&words, 256).len(),
+            words.len().min(256 * MAX_TOKEN_BYTES)
+        );
+        assert!(clip_text(&words, 256).split(' ').count() >= 255);
+    }
+}
