@@ -110,12 +110,14 @@ fn open_engine(index: &std::path::Path) -> Result<Engine> {
 fn search(a: args::SearchArgs) -> Result<()> {
     let engine = open_engine(&a.index)?;
     let encoder = load_model(&a.model)?;
+    let defaults = page_params(a.page);
     let params = SearchParams {
         k: a.k as usize,
         ef: a.ef,
         mode: a.mode,
         explain: a.explain,
-        ..page_params(a.page)
+        fusion: a.fusion.unwrap_or(defaults.fusion),
+        ..defaults
     };
     let results = engine.search(&a.query.join(" "), &params, &encoder)?;
     print_hits(&results.hits, a.json)
