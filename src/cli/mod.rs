@@ -20,6 +20,26 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// A command line that parsed but asks for something unusable: exit status 2, like the
+/// usage errors clap reports while parsing (runtime failures exit with 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Whether `e` is the command line's fault rather than a failure while running: a
+/// [`UsageError`], or a flag value the library refused (a date, a mode, a topic count).
+pub fn is_usage_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<UsageError>()
+            || matches!(
+                c.downcast_ref::<crate::search::Error>(),
+                Some(crate::search::Error::InvalidQuery(_))
+            )
+            || c.downcast_ref::<crate::topics::Error>()
+                .is_some_and(|t| t.is_invalid_request())
+    })
+}
+
 /// Runs the parsed command line.
 ///
 /// # Errors
@@ -192,35 +212,53 @@ fn input_text(line: String) -> String {
 
 fn serve(a: args::ServeArgs) -> Result<()> {
     let engine = std::sync::Arc::new(open_engine(&a.index, &a.model)?);
+    let cors_origin =
+        match a.cors_origin {
+            Some(o) => Some(o.parse().map_err(|_| {
+                UsageError(format!("--cors-origin {o:?} is not a valid header value"))
+            })?),
+            None => None,
+        };
     let config = server::ServerConfig {
         queue_capacity: a.queue,
         request_timeout: std::time::Duration::from_millis(a.timeout_ms),
-        cors_origin: a
-            .cors_origin
-            .map(|o| o.parse())
-            .transpose()
-            .context("--cors-origin is not a valid header value")?,
+        cors_origin,
         ..Default::default()
     };
-    let app = server::router(engine.clone(), &config)?;
+    let state = server::AppState::new(engine.clone(), &config)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(a.addr)
-            .await
-            .with_context(|| format!("binding {}", a.addr))?;
-        let addr = listener.local_addr()?;
-        eprintln!(
-            "paperscope: serving {} papers from {} on http://{addr}",
-            engine.index().len(),
-            a.index.display()
-        );
-        server::run(listener, app, server::shutdown_signal()).await?;
+        let served = async {
+            let listener = tokio::net::TcpListener::bind(a.addr)
+                .await
+                .with_context(|| format!("binding {}", a.addr))?;
+            let addr = listener.local_addr()?;
+            eprintln!(
+                "paperscope: serving {} papers from {} on http://{addr}",
+                engine.index().len(),
+                a.index.display()
+            );
+            server::run(
+                listener,
+                server::router(state.clone()),
+                server::shutdown_signal(),
+            )
+            .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        // Also when binding failed: the embedding thread ends before the process does.
+        state.shutdown().await;
+        served?;
         eprintln!("paperscope: stopped");
         Ok(())
     })
 }
 
 fn recall(a: args::RecallArgs) -> Result<()> {
+    if a.queries == 0 {
+        return Err(UsageError("--queries must be at least 1".into()).into());
+    }
     let index =
         Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
     let report = eval::recall_at_10(&index, a.queries, a.ef, a.seed);

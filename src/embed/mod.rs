@@ -373,6 +373,25 @@ impl Embedder {
         }
         Ok(out)
     }
+
+    /// Tokens `text` has before truncation, `[CLS]`/`[SEP]` included: what is compared
+    /// with `info().max_tokens` to refuse rather than cut a long text.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] if the tokenizer fails.
+    pub fn token_count(&self, text: &str) -> Result<usize, Error> {
+        let tokenizer_error = |e: tokenizers::Error| Error::Tokenizer(e.to_string());
+        let enc = self.tokenizer.encode(text, true).map_err(tokenizer_error)?;
+        if enc.get_overflowing().is_empty() {
+            return Ok(enc.len());
+        }
+        // Truncated. The overflowing pieces do not add up to the rest (the post-processor
+        // truncates again), so count with a copy of the tokenizer that does not truncate:
+        // it costs ~10 ms, paid only for texts over the limit.
+        let mut whole = self.tokenizer.clone();
+        whole.with_truncation(None).map_err(tokenizer_error)?;
+        Ok(whole.encode(text, true).map_err(tokenizer_error)?.len())
+    }
 }
 
 /// Wraps the tokenizers crate's boxed error so it can be a `source`.

@@ -1,5 +1,12 @@
-//! Prometheus metrics (`GET /metrics`, text exposition format): requests and latency per
-//! route and status, requests in flight, embedding time and queue depth, index size.
+//! Prometheus metrics (`GET /metrics`): requests and latency per route and status,
+//! requests in flight, embedding time and queue depth, index size.
+//!
+//! Two exposition formats, chosen by the client's `Accept`: OpenMetrics 1.0 (what
+//! prometheus-client writes, ending in `# EOF`) for clients that ask for it, as Prometheus
+//! does; otherwise the classic text format 0.0.4, which `curl … | promtool check metrics`
+//! and older scrapers parse. The formats differ, for what we export, only in three
+//! places, which [`to_classic_text`] rewrites: a counter's `HELP`/`TYPE` name carries the
+//! `_total` suffix its samples have, `unknown` is `untyped`, and there is no `# EOF`.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -84,12 +91,79 @@ impl Metrics {
         }
     }
 
-    pub fn encode(&self) -> String {
+    /// The metrics in `format`.
+    pub fn encode(&self, format: Format) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail. This is a bug.");
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::Classic => to_classic_text(&out),
+        }
     }
+}
+
+/// An exposition format of `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+    /// Prometheus' classic text format, version 0.0.4.
+    Classic,
+}
+
+impl Format {
+    /// OpenMetrics if the `Accept` header names it (Prometheus lists it first), else the
+    /// classic format (curl's `*/*`, no header, `text/plain`).
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        match accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+            true => Format::OpenMetrics,
+            false => Format::Classic,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Classic => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// Rewrites prometheus-client's OpenMetrics text as classic text (see the module docs).
+/// Only what [`Metrics`] registers is covered: counters, gauges and histograms without
+/// exemplars, units or `_created` samples.
+fn to_classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            _ if line == "# EOF" || line.starts_with("# UNIT ") => continue,
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                let tail = match tail {
+                    "unknown" if prefix == "# TYPE " => "untyped",
+                    other => other,
+                };
+                out.push_str(&format!("{prefix}{name}{suffix} {tail}"));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Shared by the middleware: metrics and the per-request time limit.
@@ -139,5 +213,43 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_text_names_counters_by_their_samples_and_has_no_eof() {
+        let m = Metrics::new(7);
+        let om = m.encode(Format::OpenMetrics);
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        assert!(
+            om.contains("# TYPE paperscope_http_requests counter"),
+            "{om}"
+        );
+        let classic = m.encode(Format::Classic);
+        assert!(!classic.contains("# EOF"), "{classic}");
+        assert!(
+            classic.contains("# TYPE paperscope_http_requests_total counter"),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("# HELP paperscope_http_requests_total "),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("# TYPE paperscope_index_papers gauge\npaperscope_index_papers 7\n"),
+            "{classic}"
+        );
+    }
+
+    #[test]
+    fn openmetrics_only_when_asked_for() {
+        let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        assert_eq!(Format::from_accept(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(Format::from_accept(Some("*/*")), Format::Classic);
+        assert_eq!(Format::from_accept(None), Format::Classic);
     }
 }

@@ -1,14 +1,14 @@
 //! Handlers: extract, validate limits, turn the request into `SearchParams`, call the
 //! engine, map back. No search logic lives here.
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, TeiError, TeiErrorBody};
 use super::types::*;
 use super::{AppState, Limits};
 use crate::paper::PaperId;
 use crate::search::{Filter, Mode, Recommend, Results, SearchParams};
 use crate::topics;
 use axum::extract::{FromRequest, FromRequestParts, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use std::time::Instant;
 
@@ -26,6 +26,11 @@ pub struct ApiPath<T>(pub T);
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// `Json` whose rejections are [`TeiError`]s, for TEI's route.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(TeiError))]
+pub struct TeiJson<T>(pub T);
 
 impl Limits {
     fn params(
@@ -244,6 +249,60 @@ pub async fn embed(
     Ok(axum::Json(s.queue.embed(texts).await?))
 }
 
+/// Embeddings as text-embeddings-inference's `/embed` computes them: same request, same
+/// response, same error shape. Every option is honoured or refused (422), never ignored:
+/// vectors are always unit length, truncation (when asked for) keeps the start, and this
+/// model has no prompts and one dimension.
+#[utoipa::path(post, path = "/embed", request_body = TeiEmbedRequest,
+    responses((status = 200, body = Vec<Vec<f32>>), (status = 400, body = TeiErrorBody), (status = 413, body = TeiErrorBody),
+        (status = 422, body = TeiErrorBody), (status = 424, body = TeiErrorBody), (status = 429, body = TeiErrorBody)))]
+pub async fn tei_embed(
+    State(s): State<AppState>,
+    TeiJson(r): TeiJson<TeiEmbedRequest>,
+) -> Result<axum::Json<Vec<Vec<f32>>>, TeiError> {
+    let embedder = s.engine.embedder()?;
+    r.check_options(embedder.dim())?;
+    let texts = match r.inputs {
+        Inputs::One(t) => vec![t],
+        Inputs::Many(ts) => ts,
+    };
+    if texts.is_empty() || texts.iter().any(String::is_empty) {
+        return Err(TeiError::Empty);
+    }
+    if texts.len() > s.limits.max_embed_inputs {
+        return Err(TeiError::TooLarge(format!(
+            "batch size {} > maximum allowed batch size {}",
+            texts.len(),
+            s.limits.max_embed_inputs
+        )));
+    }
+    if !r.truncate.unwrap_or(false) {
+        // Counting tokens is tokenizing, CPU work bounded by the body limit: off the
+        // async executor. The first input over the limit ends it (counting one exactly
+        // costs more than the others).
+        let engine = s.engine.clone();
+        let max = embedder.info().max_tokens;
+        let texts = texts.clone();
+        tokio::task::spawn_blocking(move || {
+            let embedder = engine.embedder()?;
+            for t in &texts {
+                let n = embedder
+                    .token_count(t)
+                    .map_err(|e| TeiError::Tokenizer(e.to_string()))?;
+                if n > max {
+                    return Err(TeiError::TooLarge(format!(
+                        "`inputs` must have less than {max} tokens. Given: {n}"
+                    )));
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| TeiError::Backend(e.to_string()))??;
+    }
+    Ok(axum::Json(s.queue.embed(texts).await?))
+}
+
 impl TopicsQuery {
     fn params(self, limits: &Limits) -> Result<topics::TopicParams, ApiError> {
         let query = self.q.filter(|q| !q.trim().is_empty());
@@ -278,6 +337,8 @@ pub async fn topics(
 }
 
 /// The topics as one self-contained HTML page (a map of the papers coloured by topic).
+#[utoipa::path(get, path = "/topics", params(TopicsQuery),
+    responses((status = 200, body = String, content_type = "text/html"), (status = 400, body = ErrorBody)))]
 pub async fn topics_page(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<TopicsQuery>,
@@ -306,22 +367,24 @@ pub async fn health(State(s): State<AppState>) -> axum::Json<Health> {
     })
 }
 
-/// Prometheus text format.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, body = String, content_type = "text/plain")))]
-pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics: OpenMetrics 1.0 if `Accept` asks for it (Prometheus does), else
+/// the classic text format 0.0.4 (curl, promtool).
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content(
+    (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    (String = "text/plain; version=0.0.4; charset=utf-8")))))]
+pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = super::metrics::Format::from_accept(accept);
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s.metrics.encode(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        s.metrics.encode(format),
     )
 }
 
-/// This API's OpenAPI document.
+/// This API's OpenAPI document: every route served here, this one included.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, body = Object)))]
 pub async fn openapi() -> impl IntoResponse {
-    use utoipa::OpenApi;
-    axum::Json(super::ApiDoc::openapi())
+    axum::Json(super::openapi())
 }
 
 pub async fn not_found() -> ApiError {
