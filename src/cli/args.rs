@@ -73,6 +73,10 @@ pub struct IndexArgs {
     /// HNSW candidate list size while searching (stored in the manifest).
     #[arg(long, default_value_t = 128)]
     pub ef_search: usize,
+    /// Print a JSON summary of the build on stdout: {"papers","skipped","duplicates",
+    /// "tokens","seconds","papers_per_second","tokens_per_second","out"}.
+    #[arg(long)]
+    pub json: bool,
     /// Paper files: JSON Lines (paperscope, arXiv snapshot or BEIR corpus), plain or .gz.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,

@@ -103,16 +103,21 @@ fn index(a: args::IndexArgs) -> Result<()> {
     })
     .with_context(|| format!("building index {}", a.out.display()))?;
     bar.finish_and_clear();
-    let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "indexed {read} papers ({} skipped, {} duplicate ids) into {}: {} tokens, {secs:.1} s, {:.1} papers/s, {:.0} tokens/s",
+    let summary = output::IndexSummary::new(
+        read,
         report.skipped,
         report.duplicates,
-        a.out.display(),
         manifest.tokens,
-        read as f64 / secs,
-        manifest.tokens as f64 / secs,
+        start.elapsed(),
+        &a.out,
     );
+    if a.json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, &summary)?;
+        writeln!(out)?;
+    } else {
+        eprintln!("{summary}");
+    }
     Ok(())
 }
 
@@ -262,14 +267,23 @@ fn recall(a: args::RecallArgs) -> Result<()> {
     let index =
         Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
     let report = eval::recall_at_10(&index, a.queries, a.ef, a.seed);
+    if report.queries == 0 {
+        anyhow::bail!(
+            "index {} has no papers to measure recall with",
+            a.index.display()
+        );
+    }
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
     } else {
-        println!("recall@10: {:.3}", report.recall_at_10);
-        println!(
+        writeln!(out, "recall@10: {:.3}", report.recall_at_10)?;
+        writeln!(
+            out,
             "({} queries over {} papers, ef_search {}, worst query {:.1}, HNSW {:.3} ms/query, exact {:.3} ms/query)",
             report.queries, report.papers, report.ef_search, report.min_recall, report.ann_ms, report.exact_ms
-        );
+        )?;
     }
     Ok(())
 }
@@ -309,6 +323,7 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
             ef_construction: HnswParams::default().ef_construction,
             ef_search: HnswParams::default().ef_search,
             files: vec![corpus_path.clone()],
+            json: false,
         })?;
     }
     let engine = Engine::open(&index_dir, &model)
