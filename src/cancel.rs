@@ -16,7 +16,13 @@ pub struct Cancel(Arc<AtomicBool>);
 pub struct Cancelled;
 
 impl Cancel {
-    /// A flag that is never raised: for work nobody abandons (the command line).
+    /// A flag not yet raised; raise it with [`Cancel::cancel`] or a [`Cancel::on_drop`]
+    /// guard.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// A flag nobody will raise: for work nobody abandons (the command line).
     pub fn never() -> Cancel {
         Cancel::default()
     }

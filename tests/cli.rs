@@ -88,7 +88,7 @@ fn human_output_has_rank_score_id_date_title() {
 fn unknown_paper_id_is_a_clear_error() {
     let idx = shared_index().to_str().unwrap();
     let out = paperscope(&["similar", "--index", idx, "no-such-paper"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown paper id: no-such-paper"), "{err}");
 }
@@ -158,7 +158,7 @@ fn missing_model_is_a_one_line_error_with_the_fix() {
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
@@ -196,7 +196,7 @@ fn a_failed_rebuild_leaves_the_old_index() {
     )
     .unwrap();
     let out = paperscope(&["index", "--strict", "--out", idx_s, bad.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.jsonl:2:"));
     // ...and a rebuild killed mid-embedding (SIGKILL) leaves no trace either.
     let slice = common::arxiv_slice(tmp.path(), 2000);
@@ -262,7 +262,7 @@ fn index_reports_bad_lines_and_refuses_to_clobber_other_directories() {
         precious.to_str().unwrap(),
         file.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(precious.join("thesis.tex").is_file());
 }
 
@@ -290,7 +290,7 @@ fn an_index_refuses_a_different_model() {
         other.to_str().unwrap(),
         "anything",
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("index was built with model all-MiniLM-L6-v2"),
@@ -333,4 +333,157 @@ fn duplicate_texts_do_not_break_the_index() {
         "Identical title. Exactly the same abstract about protein folding.",
     ]));
     assert!(out["results"][0]["score"].as_f64().unwrap() > 0.999);
+}
+
+/// Runs the real binary with extra environment variables; returns its output.
+fn paperscope_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_paperscope"))
+        .args(args)
+        .env("PAPERSCOPE_MODEL", common::model_dir())
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn usage_errors_exit_2_and_failures_exit_1() {
+    let idx = shared_index().to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["search", "--index", idx, "--no-such-flag", "q"],
+            "--no-such-flag",
+        ),
+        (
+            vec!["search", "--index", idx, "--from", "2025-13", "q"],
+            "2025-13",
+        ),
+        (
+            vec!["eval", "recall", "--index", idx, "--queries", "0"],
+            "--queries must be at least 1",
+        ),
+        (
+            vec!["serve", "--index", idx, "--cors-origin", "bad\norigin"],
+            "--cors-origin",
+        ),
+    ] {
+        let out = paperscope(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // A failure while running: 1, and the OS's words once, not once per error layer.
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    let out = paperscope(&[
+        "index",
+        "--out",
+        idx.to_str().unwrap(),
+        "/nonexistent/papers.jsonl",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/nonexistent/papers.jsonl"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_success() {
+    use std::io::{BufRead, BufReader, Write};
+    // More lines than one embedding chunk (256), so output continues after the reader left.
+    let input: String = (0..600).map(|i| format!("text number {i}\n")).collect();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paperscope"))
+        .arg("embed")
+        .env("PAPERSCOPE_MODEL", common::model_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    // `| head -1`: read one line, then close the pipe.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("{\"embedding\":["), "{first}");
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn logs_into_a_pipe_have_no_colour_escapes() {
+    let idx = shared_index().to_str().unwrap();
+    let args = ["topics", "--index", idx, "--k", "2"];
+    for env in [
+        vec![("PAPERSCOPE_LOG", "info")],
+        vec![("PAPERSCOPE_LOG", "info"), ("NO_COLOR", "1")],
+    ] {
+        let out = paperscope_env(&args, &env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains("INFO"), "no log line: {err}");
+        assert!(!err.contains('\x1b'), "escape codes in {err:?}");
+    }
+}
+
+#[test]
+fn index_json_summarises_the_build_on_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    let out = json(&ok(&[
+        "index",
+        "--json",
+        "--out",
+        idx.to_str().unwrap(),
+        common::seed_file().to_str().unwrap(),
+    ]));
+    assert_eq!(out["papers"], 25, "{out}");
+    assert_eq!(out["skipped"], 0, "{out}");
+    assert_eq!(out["duplicates"], 0, "{out}");
+    assert_eq!(out["out"], idx.to_str().unwrap(), "{out}");
+    let (tokens, seconds) = (
+        out["tokens"].as_f64().unwrap(),
+        out["seconds"].as_f64().unwrap(),
+    );
+    assert!(tokens > 25.0 * 50.0 && seconds > 0.0, "{out}");
+    let rate = out["tokens_per_second"].as_f64().unwrap();
+    assert!((rate - tokens / seconds).abs() < 1e-6 * rate, "{out}");
+    assert_eq!(manifest(&idx)["tokens"].as_f64().unwrap(), tokens);
+}
+
+#[test]
+fn ids_longer_than_a_format_width_print() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("long-id.jsonl");
+    let long_id = "x".repeat(70_000);
+    let records = [
+        serde_json::json!({"id": long_id, "title": "Kagome metals", "abstract": "Flat bands in kagome lattices."}),
+        serde_json::json!({"id": "short", "title": "Kagome superconductors", "abstract": "Flat bands and superconductivity."}),
+    ];
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let idx = tmp.path().join("idx");
+    ok(&[
+        "index",
+        "--out",
+        idx.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    let idx = idx.to_str().unwrap();
+    let out = ok(&["search", "--index", idx, "--mode", "semantic", "kagome"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.contains(&long_id) && out.contains("short"),
+        "{}",
+        &out[..200]
+    );
+    let out = ok(&["similar", "--index", idx, "short"]);
+    assert!(out.contains(&long_id), "{}", &out[..200]);
 }

@@ -4,18 +4,35 @@ mod common;
 
 use paperscope::embed::{EmbedOptions, Embedder};
 use paperscope::search::{Engine, Limits};
-use paperscope::server::{self, ServerConfig};
+use paperscope::server::{self, AppState, ServerConfig};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tower::ServiceExt;
+
+/// The engine over the shared index, loaded once per test binary.
+fn engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| Arc::new(Engine::open(common::shared_index(), Limits::default()).unwrap()))
+        .clone()
+}
+
+/// The real model, loaded once per test binary.
+fn encoder() -> Arc<Embedder> {
+    static MODEL: OnceLock<Arc<Embedder>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            Arc::new(Embedder::load(&common::model_dir(), &EmbedOptions::default()).unwrap())
+        })
+        .clone()
+}
 
 /// Starts a server on 127.0.0.1:0 in a background thread with its own runtime; returns
 /// its base URL. It lives until the test binary exits.
 fn start(config: ServerConfig) -> String {
-    let engine = Arc::new(Engine::open(common::shared_index(), Limits::default()).unwrap());
-    let encoder = Arc::new(Embedder::load(&common::model_dir(), &EmbedOptions::default()).unwrap());
-    let app = server::router(engine, encoder, &config).unwrap();
+    let app = server::router(AppState::new(engine(), encoder(), &config).unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -41,6 +58,49 @@ fn base() -> &'static str {
             ..Default::default()
         })
     })
+}
+
+/// State for `oneshot` tests (no socket), shared by them.
+fn state() -> AppState {
+    static STATE: OnceLock<AppState> = OnceLock::new();
+    STATE
+        .get_or_init(|| AppState::new(engine(), encoder(), &ServerConfig::default()).unwrap())
+        .clone()
+}
+
+/// Sends `req` through a router over `state` without a socket; returns the status, the
+/// content type and the body as JSON (`Null` if it is not JSON).
+async fn oneshot(
+    state: AppState,
+    req: axum::http::Request<axum::body::Body>,
+) -> (StatusCode, String, Value) {
+    let resp = server::router(state).oneshot(req).await.unwrap();
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (
+        status,
+        content_type,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn request(method: &str, uri: &str, body: Option<Value>) -> axum::http::Request<axum::body::Body> {
+    let builder = axum::http::Request::builder().method(method).uri(uri);
+    match body {
+        Some(b) => builder
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(b.to_string()))
+            .unwrap(),
+        None => builder.body(axum::body::Body::empty()).unwrap(),
+    }
 }
 
 async fn get(path: &str) -> (StatusCode, Value) {
@@ -243,7 +303,10 @@ async fn health_metrics_and_openapi() {
 
     let _ = get("/v1/papers/seed-001/similar?k=2").await;
     let _ = get("/v1/papers/nope").await;
-    let text = reqwest::get(format!("{}/metrics", base()))
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", base()))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
         .await
         .unwrap()
         .text()
@@ -272,7 +335,12 @@ async fn health_metrics_and_openapi() {
         "/v1/papers/{id}/similar",
         "/v1/recommend",
         "/v1/embed",
+        "/v1/topics",
+        "/topics",
+        "/embed",
         "/health",
+        "/metrics",
+        "/openapi.json",
     ] {
         assert!(v["paths"][path].is_object(), "{path} missing from OpenAPI");
     }
@@ -392,15 +460,11 @@ async fn explain_names_the_shared_terms_and_the_closest_sentence() {
 async fn bad_input_gets_json_errors_with_fitting_statuses() {
     let long = "a".repeat(2001);
     let cases: Vec<(String, StatusCode, &str)> = vec![
-        (
-            "/v1/search".into(),
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
+        ("/v1/search".into(), StatusCode::BAD_REQUEST, "empty_query"),
         (
             "/v1/search?q=%20%20".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_parameter",
+            "empty_query",
         ),
         (
             format!("/v1/search?q={long}"),
@@ -410,12 +474,12 @@ async fn bad_input_gets_json_errors_with_fitting_statuses() {
         (
             "/v1/search?q=x&k=0".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_parameter",
+            "invalid_k",
         ),
         (
             "/v1/search?q=x&k=101".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_parameter",
+            "invalid_k",
         ),
         (
             "/v1/search?q=x&k=ten".into(),
@@ -430,32 +494,32 @@ async fn bad_input_gets_json_errors_with_fitting_statuses() {
         (
             "/v1/search?q=x&offset=1001".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_parameter",
+            "invalid_offset",
         ),
         (
             "/v1/search?q=x&from=2025-13".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_query",
+            "invalid_date",
         ),
         (
             "/v1/search?q=x&from=2025-02-30x".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_query",
+            "invalid_date",
         ),
         (
             "/v1/search?q=x&from=2025&to=2024".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_query",
+            "invalid_date_range",
         ),
         (
             "/v1/search?q=x&mode=fuzzy".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_query",
+            "invalid_mode",
         ),
         (
             "/v1/search?q=x&mode=".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_query",
+            "invalid_mode",
         ),
         (
             "/v1/search?q=x&explain=maybe".into(),
@@ -465,7 +529,7 @@ async fn bad_input_gets_json_errors_with_fitting_statuses() {
         (
             "/v1/search?q=x&explain=true&k=21".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_parameter",
+            "explain_k_too_large",
         ),
         (
             "/v1/papers/seed-001/similar?explain=yes".into(),
@@ -485,7 +549,7 @@ async fn bad_input_gets_json_errors_with_fitting_statuses() {
         (
             "/v1/papers/seed-001/similar?k=1000".into(),
             StatusCode::BAD_REQUEST,
-            "invalid_parameter",
+            "invalid_k",
         ),
         ("/no/such/route".into(), StatusCode::NOT_FOUND, "not_found"),
     ];
@@ -549,13 +613,13 @@ async fn bad_input_gets_json_errors_with_fitting_statuses() {
             r#"{"positive": ["seed-001"], "k": 0}"#.into(),
             "/v1/recommend",
             StatusCode::BAD_REQUEST,
-            "invalid_parameter",
+            "invalid_k",
         ),
         (
             r#"{"positive": []}"#.into(),
             "/v1/recommend",
             StatusCode::BAD_REQUEST,
-            "invalid_query",
+            "nothing_to_recommend",
         ),
         (
             r#"{"positive": ["seed-001"], "surprise": 1}"#.into(),
@@ -611,7 +675,12 @@ async fn concurrent_requests_all_succeed() {
 #[tokio::test]
 async fn a_full_queue_answers_503_with_retry_after() {
     let base = start(ServerConfig {
-        queue_capacity: 1,
+        // One bulk job (25 long texts: ~6,400 estimated tokens) runs; while it is queued
+        // or running, the next ones are over the bound.
+        model: server::ServiceConfig {
+            capacity_tokens: 1_000,
+            ..Default::default()
+        },
         // Generous, so that on a loaded machine no request times out instead.
         request_timeout: Duration::from_secs(300),
         ..Default::default()
@@ -624,13 +693,19 @@ async fn a_full_queue_answers_503_with_retry_after() {
         .collect();
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
-    for _ in 0..12 {
-        let req = client
-            .post(format!("{base}/v1/embed"))
-            .json(&json!({ "inputs": inputs.clone() }));
+    // Alternately paperscope's route and TEI's, which says "overloaded" TEI's way.
+    for i in 0..12 {
+        let req = match i % 2 {
+            0 => client
+                .post(format!("{base}/v1/embed"))
+                .json(&json!({ "inputs": inputs.clone() })),
+            _ => client
+                .post(format!("{base}/embed"))
+                .json(&json!({ "inputs": inputs.clone(), "truncate": true })),
+        };
         tasks.push(tokio::spawn(async move { req.send().await.unwrap() }));
     }
-    let (mut ok, mut busy) = (0, 0);
+    let (mut ok, mut busy, mut tei_busy) = (0, 0, 0);
     for t in tasks {
         let r = t.await.unwrap();
         match r.status() {
@@ -641,10 +716,18 @@ async fn a_full_queue_answers_503_with_retry_after() {
                 assert_eq!(v["error"]["code"], "overloaded");
                 busy += 1;
             }
+            StatusCode::TOO_MANY_REQUESTS => {
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(v["error_type"], "Overloaded", "{v}");
+                tei_busy += 1;
+            }
             other => panic!("unexpected status {other}"),
         }
     }
-    assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
+    assert!(
+        ok >= 1 && busy >= 1 && tei_busy >= 1,
+        "ok {ok}, busy {busy}, TEI busy {tei_busy}"
+    );
 }
 
 #[tokio::test]
@@ -807,4 +890,247 @@ async fn topics_over_http_json_and_html() {
         !page.contains("<script src") && !page.contains("<link "),
         "page must be self-contained"
     );
+}
+
+/// Every route the router serves is in the OpenAPI document, and every documented route
+/// is served: the document is built from the route table itself.
+#[tokio::test]
+async fn the_openapi_document_is_the_route_table() {
+    let doc = serde_json::to_value(server::openapi()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    // What the README documents, TEI's route and the two topic routes included.
+    let served = [
+        ("GET", "/v1/search"),
+        ("GET", "/v1/papers/{id}"),
+        ("GET", "/v1/papers/{id}/similar"),
+        ("POST", "/v1/recommend"),
+        ("POST", "/v1/embed"),
+        ("POST", "/embed"),
+        ("GET", "/v1/topics"),
+        ("GET", "/topics"),
+        ("GET", "/health"),
+        ("GET", "/metrics"),
+        ("GET", "/openapi.json"),
+    ];
+    for (method, path) in served {
+        assert!(
+            paths[path][method.to_lowercase()].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    let mut documented = Vec::new();
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    assert_eq!(documented.len(), served.len(), "{documented:?}");
+    // Each documented route answers as a route (not the 404/405 fallbacks). Topics get
+    // k=2 to keep the test quick; bodies are empty, so POSTs answer 4xx from the handler.
+    for (method, path) in documented {
+        let uri =
+            path.replace("{id}", "seed-001") + if path.contains("topics") { "?k=2" } else { "" };
+        let (status, _, body) = oneshot(state(), request(&method, &uri, None)).await;
+        let fallback =
+            body["error"]["code"] == "not_found" || status == StatusCode::METHOD_NOT_ALLOWED;
+        assert!(!fallback, "{method} {uri}: {status} {body}");
+    }
+}
+
+#[tokio::test]
+async fn tei_embed_honours_or_refuses_every_option() {
+    let text = "graph neural networks for molecules";
+    let embed = |body: Value| oneshot(state(), request("POST", "/embed", Some(body)));
+
+    // TEI's defaults, spelled out or not, give paperscope's own embedding.
+    let (s, _, ours) = embed(json!({ "inputs": text })).await;
+    assert_eq!(s, StatusCode::OK, "{ours}");
+    let (_, _, v1) = oneshot(
+        state(),
+        request("POST", "/v1/embed", Some(json!({ "inputs": [text] }))),
+    )
+    .await;
+    assert_eq!(ours, v1);
+    let explicit = json!({"inputs": [text], "normalize": true, "truncate": false,
+        "truncation_direction": "Right", "prompt_name": null, "dimensions": 384});
+    let (s, _, v) = embed(explicit).await;
+    assert_eq!((s, &v), (StatusCode::OK, &ours));
+
+    // Over the model's 256 tokens: refused like TEI unless truncation is asked for.
+    let long = "the kagome lattice hosts flat bands and van hove singularities ".repeat(40);
+    let mut tokenizer =
+        tokenizers::Tokenizer::from_file(common::model_dir().join("tokenizer.json")).unwrap();
+    tokenizer.with_truncation(None).unwrap();
+    let tokens = tokenizer.encode(long.as_str(), true).unwrap().len();
+    assert!(tokens > 256, "{tokens}");
+    let (s, _, v) = embed(json!({ "inputs": long })).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(v["error_type"], "Validation");
+    assert_eq!(
+        v["error"],
+        format!("Input validation error: `inputs` must have less than 256 tokens. Given: {tokens}")
+    );
+    // Truncated on the right, it is the first 256 tokens' embedding: as /v1/embed's.
+    let (s, _, cut) = embed(json!({ "inputs": [long], "truncate": true })).await;
+    assert_eq!(s, StatusCode::OK, "{cut}");
+    let (_, _, v1) = oneshot(
+        state(),
+        request(
+            "POST",
+            "/v1/embed",
+            Some(json!({ "inputs": [long.chars().take(2000).collect::<String>()] })),
+        ),
+    )
+    .await;
+    let (a, b): (Vec<Vec<f32>>, Vec<Vec<f32>>) = (
+        serde_json::from_value(cut).unwrap(),
+        serde_json::from_value(v1).unwrap(),
+    );
+    assert!(common::cosine(&a[0], &b[0]) > 0.9999);
+
+    // Options paperscope cannot honour are refused with the reason, never ignored.
+    for (body, says) in [
+        (json!({"inputs": text, "normalize": false}), "unit length"),
+        (
+            json!({"inputs": text, "truncation_direction": "Left"}),
+            "Left",
+        ),
+        (
+            json!({"inputs": text, "prompt_name": "query"}),
+            "no prompts",
+        ),
+        (json!({"inputs": text, "dimensions": 128}), "384"),
+        (
+            json!({"inputs": text, "truncation_direction": "Middle"}),
+            "Middle",
+        ),
+        (json!({"input": text}), "inputs"),
+    ] {
+        let (s, _, v) = embed(body.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert_eq!(v["error_type"], "Validation", "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+    for body in [
+        json!({"inputs": []}),
+        json!({"inputs": ""}),
+        json!({"inputs": ["a", ""]}),
+    ] {
+        let (s, _, v) = embed(body.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["error_type"], "Empty", "{body}: {v}");
+    }
+    let (s, _, v) = embed(json!({ "inputs": vec!["x"; 65] })).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(
+        v["error"],
+        "Input validation error: batch size 65 > maximum allowed batch size 64"
+    );
+    let (s, _, v) = embed(json!({ "inputs": "x".repeat(1 << 20), "truncate": true })).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(v["error_type"], "Validation");
+}
+
+/// Heads over our limits get JSON answers; hyper's own (beyond 64 KiB of URI) would not.
+#[tokio::test]
+async fn over_long_uris_and_headers_get_json_errors() {
+    let uri = format!("/v1/search?q={}", "a".repeat(40_000));
+    let (s, content_type, v) = oneshot(state(), request("GET", &uri, None)).await;
+    assert_eq!(s, StatusCode::URI_TOO_LONG, "{v}");
+    assert_eq!(content_type, "application/json");
+    assert_eq!(v["error"]["code"], "uri_too_long", "{v}");
+
+    let mut req = request("GET", "/health", None);
+    for i in 0..10 {
+        let name = axum::http::HeaderName::try_from(format!("x-big-{i}")).unwrap();
+        req.headers_mut()
+            .insert(name, "b".repeat(8_000).parse().unwrap());
+    }
+    let (s, _, v) = oneshot(state(), req).await;
+    assert_eq!(s, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "{v}");
+    assert_eq!(v["error"]["code"], "headers_too_large", "{v}");
+
+    // Through a real socket too (hyper's limits are higher, so ours answer).
+    let r = reqwest::get(format!("{}{uri}", base())).await.unwrap();
+    assert_eq!(r.status(), StatusCode::URI_TOO_LONG);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "uri_too_long", "{v}");
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_when_asked_and_classic_text_otherwise() {
+    let _ = get("/health").await;
+    let fetch = |accept: Option<&'static str>| async move {
+        let mut req = reqwest::Client::new().get(format!("{}/metrics", base()));
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let r = req.send().await.unwrap();
+        let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+        (content_type, r.text().await.unwrap())
+    };
+    // What Prometheus sends.
+    let (content_type, om) = fetch(Some("application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")).await;
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    assert!(
+        om.contains("# TYPE paperscope_http_requests counter"),
+        "{om}"
+    );
+    let (content_type, classic) = fetch(None).await;
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(!classic.contains("# EOF"), "{classic}");
+    assert!(
+        classic.contains("# TYPE paperscope_http_requests_total counter"),
+        "{classic}"
+    );
+
+    // promtool (Debian package `prometheus`; .ci/run installs it) lints the classic text,
+    // which is what it parses.
+    let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("skipped: promtool not installed (apt-get install prometheus)");
+        return;
+    };
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), classic.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{classic}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The state's shutdown answers what is queued, then stops and joins the embedding thread;
+/// embedding requests fail cleanly after it, other routes still answer.
+#[tokio::test]
+async fn shutdown_joins_the_embedding_thread() {
+    let state = AppState::new(engine(), encoder(), &ServerConfig::default()).unwrap();
+    let body = || Some(json!({ "inputs": "kagome metals" }));
+    let (s, _, v) = oneshot(state.clone(), request("POST", "/v1/embed", body())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    tokio::time::timeout(Duration::from_secs(60), state.clone().shutdown())
+        .await
+        .expect("the embedding thread did not end");
+    let (s, _, v) = oneshot(state.clone(), request("POST", "/v1/embed", body())).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["error"]["code"], "unavailable", "{v}");
+    let (s, _, v) = oneshot(state.clone(), request("POST", "/embed", body())).await;
+    assert_eq!(s, StatusCode::FAILED_DEPENDENCY, "{v}");
+    assert_eq!(v["error_type"], "Backend", "{v}");
+    let (s, _, _) = oneshot(state.clone(), request("GET", "/health", None)).await;
+    assert_eq!(s, StatusCode::OK);
+    // A second shutdown has nothing left to do.
+    tokio::time::timeout(Duration::from_secs(5), state.shutdown())
+        .await
+        .unwrap();
 }

@@ -114,6 +114,10 @@ pub struct IndexArgs {
     /// HNSW candidate list size while searching (stored in the manifest).
     #[arg(long, default_value_t = 128)]
     pub ef_search: usize,
+    /// Print a JSON summary of the build on stdout: {"papers","skipped","duplicates",
+    /// "tokens","seconds","papers_per_second","tokens_per_second","out"}.
+    #[arg(long)]
+    pub json: bool,
     /// Paper files: JSON Lines (paperscope, arXiv snapshot or BEIR corpus), plain or .gz.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -206,9 +210,10 @@ pub struct ServeArgs {
     /// Allow cross-origin requests from this one origin (CORS is off by default).
     #[arg(long, value_name = "ORIGIN")]
     pub cors_origin: Option<String>,
-    /// Embedding jobs allowed to wait before requests get 503 + Retry-After.
-    #[arg(long, default_value_t = 64)]
-    pub queue: usize,
+    /// Estimated tokens the model service may hold queued or running before embedding
+    /// requests get 503 + Retry-After (bulk work may use half).
+    #[arg(long, default_value_t = crate::embed::service::ServiceConfig::default().capacity_tokens, value_name = "TOKENS")]
+    pub queue_tokens: usize,
     /// Per-request time limit, milliseconds (503 beyond).
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,

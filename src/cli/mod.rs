@@ -20,6 +20,27 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// A command line that parsed but asks for something unusable: exit status 2, like the
+/// usage errors clap reports while parsing (runtime failures exit with 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Whether `e` is the command line's fault rather than a failure while running: a
+/// [`UsageError`], or a flag value the library refused (a date, a mode, a topic count).
+pub fn is_usage_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<UsageError>()
+            || c.is::<crate::search::Invalid>()
+            || matches!(
+                c.downcast_ref::<crate::search::Error>(),
+                Some(crate::search::Error::Invalid(_))
+            )
+            || c.downcast_ref::<crate::topics::Error>()
+                .is_some_and(|t| t.is_invalid_request())
+    })
+}
+
 /// Runs the parsed command line.
 ///
 /// # Errors
@@ -88,16 +109,21 @@ fn index(a: args::IndexArgs) -> Result<()> {
     })
     .with_context(|| format!("building index {}", a.out.display()))?;
     bar.finish_and_clear();
-    let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "indexed {read} papers ({} skipped, {} duplicate ids) into {}: {} tokens, {secs:.1} s, {:.1} papers/s, {:.0} tokens/s",
+    let summary = output::IndexSummary::new(
+        read,
         report.skipped,
         report.duplicates,
-        a.out.display(),
         manifest.tokens,
-        read as f64 / secs,
-        manifest.tokens as f64 / secs,
+        start.elapsed(),
+        &a.out,
     );
+    if a.json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, &summary)?;
+        writeln!(out)?;
+    } else {
+        eprintln!("{summary}");
+    }
     Ok(())
 }
 
@@ -205,46 +231,76 @@ fn serve(a: args::ServeArgs) -> Result<()> {
             .with_context(|| format!("opening index {}", a.index.display()))?,
     );
     let encoder = std::sync::Arc::new(load_model(&a.model)?);
+    let cors_origin =
+        match a.cors_origin {
+            Some(o) => Some(o.parse().map_err(|_| {
+                UsageError(format!("--cors-origin {o:?} is not a valid header value"))
+            })?),
+            None => None,
+        };
     let config = server::ServerConfig {
-        queue_capacity: a.queue,
+        model: server::ServiceConfig {
+            capacity_tokens: a.queue_tokens,
+            ..Default::default()
+        },
         request_timeout: std::time::Duration::from_millis(a.timeout_ms),
-        cors_origin: a
-            .cors_origin
-            .map(|o| o.parse())
-            .transpose()
-            .context("--cors-origin is not a valid header value")?,
+        cors_origin,
         ..Default::default()
     };
-    let app = server::router(engine.clone(), encoder, &config)?;
+    let state = server::AppState::new(engine.clone(), encoder, &config)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(a.addr)
-            .await
-            .with_context(|| format!("binding {}", a.addr))?;
-        let addr = listener.local_addr()?;
-        eprintln!(
-            "paperscope: serving {} papers from {} on http://{addr}",
-            engine.index().len(),
-            a.index.display()
-        );
-        server::run(listener, app, server::shutdown_signal()).await?;
+        let served = async {
+            let listener = tokio::net::TcpListener::bind(a.addr)
+                .await
+                .with_context(|| format!("binding {}", a.addr))?;
+            let addr = listener.local_addr()?;
+            eprintln!(
+                "paperscope: serving {} papers from {} on http://{addr}",
+                engine.index().len(),
+                a.index.display()
+            );
+            server::run(
+                listener,
+                server::router(state.clone()),
+                server::shutdown_signal(),
+            )
+            .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        // Also when binding failed: the embedding thread ends before the process does.
+        state.shutdown().await;
+        served?;
         eprintln!("paperscope: stopped");
         Ok(())
     })
 }
 
 fn recall(a: args::RecallArgs) -> Result<()> {
+    if a.queries == 0 {
+        return Err(UsageError("--queries must be at least 1".into()).into());
+    }
     let index =
         Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
     let report = eval::recall_at_10(&index, a.queries, a.ef, a.seed);
+    if report.queries == 0 {
+        anyhow::bail!(
+            "index {} has no papers to measure recall with",
+            a.index.display()
+        );
+    }
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
     } else {
-        println!("recall@10: {:.3}", report.recall_at_10);
-        println!(
+        writeln!(out, "recall@10: {:.3}", report.recall_at_10)?;
+        writeln!(
+            out,
             "({} queries over {} papers, ef_search {}, worst query {:.1}, HNSW {:.3} ms/query, exact {:.3} ms/query)",
             report.queries, report.papers, report.ef_search, report.min_recall, report.ann_ms, report.exact_ms
-        );
+        )?;
     }
     Ok(())
 }
@@ -295,6 +351,7 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
             ef_construction: HnswParams::default().ef_construction,
             ef_search: HnswParams::default().ef_search,
             files: vec![corpus_path.clone()],
+            json: false,
         })?;
     }
     let engine = open_engine(&index_dir)?;

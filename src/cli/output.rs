@@ -4,6 +4,67 @@ use crate::explain::Explanation;
 use crate::search::Hit;
 use serde::Serialize;
 use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// What `paperscope index` did: one line on stderr, or one JSON object with `--json`.
+#[derive(Debug, Serialize)]
+pub struct IndexSummary {
+    /// Papers indexed.
+    pub papers: usize,
+    /// Lines skipped as malformed or incomplete.
+    pub skipped: usize,
+    /// Records dropped for repeating an earlier id.
+    pub duplicates: usize,
+    /// Tokens embedded.
+    pub tokens: usize,
+    /// Wall time of the whole build, model loading included.
+    pub seconds: f64,
+    pub papers_per_second: f64,
+    pub tokens_per_second: f64,
+    /// The index directory written.
+    pub out: String,
+}
+
+impl IndexSummary {
+    pub fn new(
+        papers: usize,
+        skipped: usize,
+        duplicates: usize,
+        tokens: usize,
+        took: Duration,
+        out: &Path,
+    ) -> IndexSummary {
+        let seconds = took.as_secs_f64();
+        IndexSummary {
+            papers,
+            skipped,
+            duplicates,
+            tokens,
+            seconds,
+            papers_per_second: papers as f64 / seconds,
+            tokens_per_second: tokens as f64 / seconds,
+            out: out.display().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for IndexSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "indexed {} papers ({} skipped, {} duplicate ids) into {}: {} tokens, {:.1} s, {:.1} papers/s, {:.0} tokens/s",
+            self.papers,
+            self.skipped,
+            self.duplicates,
+            self.out,
+            self.tokens,
+            self.seconds,
+            self.papers_per_second,
+            self.tokens_per_second,
+        )
+    }
+}
 
 #[derive(Serialize)]
 struct JsonHit<'a> {
@@ -36,12 +97,22 @@ pub fn hits_json(out: &mut impl Write, hits: &[Hit<'_>]) -> std::io::Result<()> 
     writeln!(out)
 }
 
+/// Widest id column: longer ids are printed whole and push their line's date and title
+/// right (a column as wide as a freak 70,000-byte id would be useless; and a format
+/// width over 65,535 panics).
+const MAX_ID_WIDTH: usize = 40;
+
 /// One line per hit: rank, score, id, date, title (cut to fit a terminal line).
 pub fn hits_text(out: &mut impl Write, hits: &[Hit<'_>]) -> std::io::Result<()> {
     if hits.is_empty() {
         return writeln!(out, "no results");
     }
-    let id_w = hits.iter().map(|h| h.paper.id.0.len()).max().unwrap_or(2);
+    let id_w = hits
+        .iter()
+        .map(|h| h.paper.id.0.chars().count())
+        .max()
+        .unwrap_or(2)
+        .min(MAX_ID_WIDTH);
     // Cosines are 0.xxx; BM25 scores (keyword mode) can reach two digits before the point.
     let score_w = hits
         .iter()

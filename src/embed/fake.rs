@@ -75,6 +75,11 @@ impl Encoder for FakeEncoder {
         progress(texts.len(), 0);
         Ok(out)
     }
+
+    /// Words, plus `[CLS]` and `[SEP]`.
+    fn token_count(&self, text: &str) -> Result<usize, Error> {
+        Ok(text.split_whitespace().count() + 2)
+    }
 }
 
 #[cfg(test)]

@@ -157,6 +157,14 @@ pub trait Encoder: Send + Sync {
     fn dim(&self) -> usize {
         self.info().dim
     }
+
+    /// Tokens `text` has before truncation, `[CLS]`/`[SEP]` included: what is compared
+    /// with `info().max_tokens` to refuse rather than cut a long text (TEI's
+    /// `truncate: false`). Tokenizing only, no forward pass.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] if the tokenizer fails.
+    fn token_count(&self, text: &str) -> Result<usize, Error>;
 }
 
 /// Which forward pass to run (see the module docs).
@@ -412,6 +420,20 @@ impl Encoder for Embedder {
             progress(done, tokens);
         }
         Ok(out)
+    }
+
+    fn token_count(&self, text: &str) -> Result<usize, Error> {
+        let tokenizer_error = |e: tokenizers::Error| Error::Tokenizer(e.to_string());
+        let enc = self.tokenizer.encode(text, true).map_err(tokenizer_error)?;
+        if enc.get_overflowing().is_empty() {
+            return Ok(enc.len());
+        }
+        // Truncated. The overflowing pieces do not add up to the rest (the post-processor
+        // truncates again), so count with a copy of the tokenizer that does not truncate:
+        // it costs ~10 ms, paid only for texts over the limit.
+        let mut whole = self.tokenizer.clone();
+        whole.with_truncation(None).map_err(tokenizer_error)?;
+        Ok(whole.encode(text, true).map_err(tokenizer_error)?.len())
     }
 }
 

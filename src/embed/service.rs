@@ -233,6 +233,15 @@ pub struct ModelClient {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for ModelClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelClient")
+            .field("model", &self.info().name)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
 impl ModelClient {
     /// Embeds `texts` on the service's thread, waiting asynchronously. Dropping the
     /// returned future abandons the job (it is skipped if not yet run).
@@ -383,6 +392,11 @@ impl Encoder for ServiceEncoder {
         progress(texts.len(), 0);
         Ok(vectors)
     }
+
+    /// Tokenizing runs on the caller's thread: it is not a forward pass.
+    fn token_count(&self, text: &str) -> Result<usize, Error> {
+        self.client.shared.encoder.token_count(text)
+    }
 }
 
 /// The service's thread: takes up to `max_batch_texts` texts of waiting jobs, interactive
@@ -482,6 +496,9 @@ mod tests {
         }
         fn precision(&self) -> Precision {
             Precision::F32
+        }
+        fn token_count(&self, text: &str) -> Result<usize, Error> {
+            self.inner.token_count(text)
         }
         fn embed_with_progress(
             &self,

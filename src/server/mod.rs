@@ -1,27 +1,38 @@
 //! The HTTP service (axum): semantic, keyword and hybrid search, papers like this,
-//! recommendations, embeddings and topics, plus health, metrics and the OpenAPI document.
+//! recommendations, embeddings (also at text-embeddings-inference's `/embed`) and topics,
+//! plus health, metrics and the OpenAPI document.
 //!
-//! Shape (after mini-redis and axum's examples): [`router`] builds the routes over an
-//! [`AppState`]; [`run`] serves them on a bound listener until a shutdown future resolves,
-//! letting in-flight requests finish. Handlers are thin (see `routes`); errors become JSON
-//! in one place (`error`); query embedding runs on its own thread behind a bounded queue
-//! (`worker`). The server is read-only: no request writes to disk.
+//! Shape (after mini-redis and axum's examples): [`AppState::new`] does what has side
+//! effects (loads and warms up the model, starts the embedding thread); [`router`] only
+//! builds the routes over that state, so tests drive it with `oneshot` and no socket;
+//! [`run`] serves them on a bound listener until a shutdown future resolves, letting
+//! in-flight requests finish; [`AppState::shutdown`] then stops and joins the embedding
+//! thread. The route table is also the OpenAPI document (`utoipa-axum`): a route cannot be
+//! served without being documented. Handlers are thin (see `routes`); errors become JSON in
+//! one place (`error`). Every forward pass runs on the library's model service (one thread,
+//! a queue bounded by estimated tokens, queries before bulk work, abandoned jobs skipped);
+//! the engine's work (graph walks, scans, clustering) runs on blocking threads under a
+//! bound ([`work`]), never on the async executor, and stops when its request is abandoned.
+//! The server is read-only: no request writes to disk.
 
 mod error;
 mod metrics;
+mod protocol;
 mod routes;
 mod types;
-mod worker;
+mod work;
 
+pub use crate::embed::service::ServiceConfig;
 pub use error::ApiError;
 
+use crate::embed::service::ModelService;
+use crate::embed::{Embedder, Encoder};
 use crate::search::Engine;
 use axum::http::{HeaderName, HeaderValue, Request};
-use axum::routing::{get, post};
 use axum::Router;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::cors::CorsLayer;
@@ -30,37 +41,33 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// Request limits. Each is enforced with a 4xx JSON error (see README, "Limits").
+/// Request limits. Each is enforced with a 4xx JSON error (see README, "Limits"). What a
+/// query may ask for (`k`, `offset`, query length, ...) is the library's
+/// [`crate::search::Limits`]; these are the HTTP layer's own.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Longest query (or recommend text, or embed input), in characters. Default 2,000.
-    pub max_query_chars: usize,
-    /// Largest `k`. Default 100.
-    pub max_k: usize,
-    /// Largest `offset`. Default 1,000.
-    pub max_offset: usize,
     /// Largest request body. Default 1 MiB (413 beyond).
     pub max_body_bytes: usize,
-    /// Most texts per `/v1/embed` call. Default 64.
+    /// Most texts per `/v1/embed` or `/embed` call. Default 64.
     pub max_embed_inputs: usize,
-    /// Most positive + negative ids per `/v1/recommend` call. Default 100.
-    pub max_recommend_ids: usize,
-    /// Largest `k` of a search with `explain=true` (each explained hit costs a forward
-    /// pass over up to 12 abstract sentences). Default 20.
-    pub max_explain_k: usize,
+    /// Longest path and query, in bytes (414 beyond). Default 32 KiB: room for a
+    /// 2,000-character query percent-encoded, below hyper's own bare 414 at 64 KiB.
+    pub max_uri_bytes: usize,
+    /// Largest request headers together, in bytes (431 beyond). Default 64 KiB, below
+    /// hyper's own bare 431 at ~400 KiB.
+    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_query_chars: 2_000,
-            max_k: 100,
-            max_offset: 1_000,
             max_body_bytes: 1 << 20,
             max_embed_inputs: 64,
-            max_recommend_ids: 100,
-            max_explain_k: 20,
+            max_uri_bytes: 32 << 10,
+            max_header_bytes: 64 << 10,
         }
     }
 }
@@ -69,8 +76,9 @@ impl Default for Limits {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub limits: Limits,
-    /// Embedding jobs that may wait; beyond, 503 + Retry-After. Default 64.
-    pub queue_capacity: usize,
+    /// The model service: tokens that may wait (beyond, 503 + Retry-After) and the
+    /// largest batch.
+    pub model: ServiceConfig,
     /// Per-request time limit; beyond, 503. Default 10 s.
     pub request_timeout: Duration,
     /// Allow this one origin cross-origin access (CORS). Default: none (CORS off).
@@ -81,40 +89,103 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             limits: Limits::default(),
-            queue_capacity: 64,
+            model: ServiceConfig::default(),
             request_timeout: Duration::from_secs(10),
             cors_origin: None,
         }
     }
 }
 
-/// What every handler sees.
+/// What every handler sees, and what the service's layers are built from.
 #[derive(Clone)]
 pub struct AppState {
     engine: Arc<Engine>,
-    encoder: Arc<crate::embed::Embedder>,
-    queue: worker::EmbedQueue,
+    model: Arc<ModelService>,
+    work: work::Work,
     metrics: Arc<metrics::Metrics>,
     limits: Limits,
+    /// Per-request time limit, applied by the metrics middleware.
+    request_timeout: Duration,
+    /// The one origin allowed cross-origin access, if any.
+    cors_origin: Option<HeaderValue>,
+}
+
+impl AppState {
+    /// Checks the model against the index, warms it up and starts the model service, so
+    /// that a mismatched model fails here, before anything listens. Pair with
+    /// [`AppState::shutdown`].
+    ///
+    /// # Errors
+    /// A model other than the index's.
+    pub fn new(
+        engine: Arc<Engine>,
+        encoder: Arc<Embedder>,
+        config: &ServerConfig,
+    ) -> Result<AppState, crate::search::Error> {
+        engine.check_model(encoder.info())?;
+        // Warmed up here, before anything listens, rather than on the model thread: the
+        // first queries do not pay for it.
+        if let Err(e) = encoder.warm_up() {
+            tracing::warn!("embedding warm-up failed: {e}");
+        }
+        let metrics = Arc::new(metrics::Metrics::new(engine.index().len()));
+        let observed = metrics.clone();
+        let model = ModelService::start(encoder, config.model, move |batch| {
+            observed.embed_seconds.observe(batch.elapsed.as_secs_f64())
+        });
+        let model = Arc::new(model);
+        metrics.watch_model(model.client());
+        Ok(AppState {
+            engine,
+            model,
+            work: work::Work::new(),
+            metrics,
+            limits: config.limits,
+            request_timeout: config.request_timeout,
+            cors_origin: config.cors_origin.clone(),
+        })
+    }
+
+    /// Answers what is still queued for the model, lets the running batch finish, stops
+    /// the model thread and joins it, so that no forward pass is running when the process
+    /// exits (oneDNN's exit-time destructors crash under one). Call after [`run`]
+    /// returns; embedding requests fail afterwards (503). Idempotent.
+    pub async fn shutdown(self) {
+        let model = self.model.clone();
+        // Joining waits for the running batch: a blocking wait, off the executor.
+        let _ = tokio::task::spawn_blocking(move || model.shutdown()).await;
+    }
 }
 
 #[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "paperscope",
-        description = "Semantic search over research papers."
-    ),
-    paths(
-        routes::search,
-        routes::paper,
-        routes::similar,
-        routes::recommend,
-        routes::embed,
-        routes::health,
-        routes::metrics
-    )
-)]
-pub struct ApiDoc;
+#[openapi(info(
+    title = "paperscope",
+    description = "Semantic search over research papers."
+))]
+struct ApiDoc;
+
+/// Every route, with its documentation: the one route table that [`router`] serves and
+/// [`openapi`] describes.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::search))
+        .routes(routes!(routes::paper))
+        .routes(routes!(routes::similar))
+        .routes(routes!(routes::recommend))
+        .routes(routes!(routes::embed))
+        .routes(routes!(routes::tei_embed))
+        .routes(routes!(routes::topics))
+        .routes(routes!(routes::topics_page))
+        .routes(routes!(routes::health))
+        .routes(routes!(routes::metrics))
+        .routes(routes!(routes::openapi))
+}
+
+/// The OpenAPI document of every route [`router`] serves (built once).
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| api().into_openapi())
+}
 
 /// Request ids: a process-wide counter, short and ordered, echoed in `x-request-id`.
 #[derive(Clone, Default)]
@@ -129,54 +200,29 @@ impl MakeRequestId for Counter {
     }
 }
 
-/// Builds the service over a loaded engine (its model loaded first, so a missing or
-/// mismatched model fails here, before anything listens).
-///
-/// # Errors
-/// The engine's model failing to load.
-pub fn router(
-    engine: Arc<Engine>,
-    encoder: Arc<crate::embed::Embedder>,
-    config: &ServerConfig,
-) -> Result<Router, crate::search::Error> {
-    // Warmed up here, before anything listens, rather than on the embedding thread: the
-    // first queries do not pay for it, and no oneDNN call can still be running on
-    // another thread when a short-lived process (a test) exits, which crashed in
-    // libdnnl's exit-time destructors.
-    engine.check_model(crate::embed::Encoder::info(&*encoder))?;
-    if let Err(e) = encoder.warm_up() {
-        tracing::warn!("embedding warm-up failed: {e}");
-    }
-    let metrics = Arc::new(metrics::Metrics::new(engine.index().len()));
-    let queue = worker::EmbedQueue::start(encoder.clone(), config.queue_capacity, metrics.clone());
-    let state = AppState {
-        engine,
-        encoder,
-        queue,
-        metrics: metrics.clone(),
-        limits: config.limits,
-    };
+/// The service over `state`: routes, JSON fallbacks, limits, metrics, request ids,
+/// tracing and (if configured) CORS. No side effects: everything it needs was prepared by
+/// [`AppState::new`].
+pub fn router(state: AppState) -> Router {
     let tracked = metrics::Tracked {
-        metrics,
-        timeout: config.request_timeout,
+        metrics: state.metrics.clone(),
+        timeout: state.request_timeout,
     };
+    let limits = state.limits;
+    let cors_origin = state.cors_origin.clone();
     let x_request_id = HeaderName::from_static("x-request-id");
-    let mut app = Router::new()
-        .route("/v1/search", get(routes::search))
-        .route("/v1/papers/{id}", get(routes::paper))
-        .route("/v1/papers/{id}/similar", get(routes::similar))
-        .route("/v1/recommend", post(routes::recommend))
-        .route("/v1/embed", post(routes::embed))
-        .route("/v1/topics", get(routes::topics))
-        .route("/topics", get(routes::topics_page))
-        .route("/health", get(routes::health))
-        .route("/metrics", get(routes::metrics))
-        .route("/openapi.json", get(routes::openapi))
+    let (routes, _) = api().split_for_parts();
+    // Layers run outside in: request ids, tracing, JSON bodies for empty error answers,
+    // metrics and the time limit, the head limits, then the route.
+    let mut app = routes
         .fallback(routes::not_found)
+        // After the routes: it applies to the routes registered before it.
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
-        .layer(axum::extract::DefaultBodyLimit::max(config.limits.max_body_bytes))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(limits, protocol::check_head))
         .layer(axum::middleware::from_fn_with_state(tracked, metrics::track))
+        .layer(axum::middleware::map_response(error::json_bodies))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req
@@ -187,15 +233,15 @@ pub fn router(
             tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(x_request_id, Counter::default()));
-    if let Some(origin) = &config.cors_origin {
+    if let Some(origin) = cors_origin {
         app = app.layer(
             CorsLayer::new()
-                .allow_origin(origin.clone())
+                .allow_origin(origin)
                 .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
                 .allow_headers([axum::http::header::CONTENT_TYPE]),
         );
     }
-    Ok(app)
+    app
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; requests in flight then finish.

@@ -1,14 +1,18 @@
 //! Handlers: extract, validate limits, turn the request into `SearchParams`, call the
 //! engine, map back. No search logic lives here.
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, TeiError, TeiErrorBody};
 use super::types::*;
-use super::{AppState, Limits};
+use super::AppState;
+use crate::cancel::{Cancel, CancelOnDrop};
+use crate::embed::service::Priority;
+use crate::embed::Encoder;
 use crate::paper::PaperId;
+use crate::search;
 use crate::search::{Filter, Mode, Recommend, Results, SearchParams};
 use crate::topics;
 use axum::extract::{FromRequest, FromRequestParts, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use std::time::Instant;
 
@@ -27,68 +31,40 @@ pub struct ApiPath<T>(pub T);
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
-impl Limits {
-    fn params(
-        &self,
-        k: Option<usize>,
-        offset: Option<usize>,
-        filter: FilterQuery,
-    ) -> Result<SearchParams, ApiError> {
-        let k = k.unwrap_or(10);
-        if !(1..=self.max_k).contains(&k) {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!("k must be in 1..={}, got {k}", self.max_k),
-            ));
-        }
-        let offset = offset.unwrap_or(0);
-        if offset > self.max_offset {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!("offset must be at most {}, got {offset}", self.max_offset),
-            ));
-        }
-        let filter = Filter {
+/// `Json` whose rejections are [`TeiError`]s, for TEI's route.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(TeiError))]
+pub struct TeiJson<T>(pub T);
+
+/// The page and filter of a request as [`SearchParams`] (empty filter values mean none);
+/// the engine validates them.
+fn page_params(k: Option<usize>, offset: Option<usize>, filter: FilterQuery) -> SearchParams {
+    let d = SearchParams::default();
+    SearchParams {
+        k: k.unwrap_or(d.k),
+        offset: offset.unwrap_or(d.offset),
+        filter: Filter {
             category: filter.category.filter(|c| !c.is_empty()),
             from: filter.from.filter(|c| !c.is_empty()),
             to: filter.to.filter(|c| !c.is_empty()),
-        };
-        filter.validate()?;
-        Ok(SearchParams {
-            k,
-            offset,
-            filter,
-            ..Default::default()
-        })
+        },
+        ..d
     }
+}
 
-    /// Explanations cost a forward pass over the hits' sentences: fewer hits with them.
-    fn explain(&self, params: &SearchParams) -> Result<(), ApiError> {
-        if params.explain && params.k > self.max_explain_k {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!(
-                    "with explain=true, k must be at most {}, got {}",
-                    self.max_explain_k, params.k
-                ),
-            ));
+/// Each embedding input within the query length limit (an input may be empty).
+fn check_inputs(limits: &search::Limits, texts: &[String]) -> Result<(), search::Invalid> {
+    for t in texts {
+        let chars = t.chars().count();
+        if chars > limits.max_query_chars {
+            return Err(search::Invalid::TooLong {
+                name: "an input",
+                chars,
+                max: limits.max_query_chars,
+            });
         }
-        Ok(())
     }
-
-    fn text(&self, name: &str, text: &str) -> Result<(), ApiError> {
-        let n = text.chars().count();
-        if n > self.max_query_chars {
-            return Err(ApiError::bad_request(
-                "query_too_long",
-                format!(
-                    "{name} has {n} characters; the limit is {}",
-                    self.max_query_chars
-                ),
-            ));
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 fn page(results: Results<'_>, params: &SearchParams, start: Instant) -> SearchResponse {
@@ -111,13 +87,6 @@ pub async fn search(
 ) -> Result<axum::Json<SearchResponse>, ApiError> {
     let start = Instant::now();
     let text = q.q.unwrap_or_default();
-    if text.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            "q is required and must not be blank",
-        ));
-    }
-    s.limits.text("q", &text)?;
     let params = SearchParams {
         mode: q
             .mode
@@ -126,27 +95,31 @@ pub async fn search(
             .transpose()?
             .unwrap_or_default(),
         explain: q.explain.unwrap_or(false),
-        ..s.limits.params(q.k, q.offset, q.filter)?
+        ..page_params(q.k, q.offset, q.filter)
     };
-    s.limits.explain(&params)?;
+    // Mistakes are answered before any work is queued.
+    s.engine.validate(&text, &params)?;
+    // Dropping this future (time limit, disconnect) cancels what it started.
+    let cancel = Cancel::new();
+    let _abandon = cancel.on_drop();
+    let model = s.model.client();
     let v = match params.needs_embedding() {
-        true => s.queue.embed(vec![text.clone()]).await?.pop(),
+        true => model
+            .embed(vec![text.clone()], Priority::Interactive, &cancel)
+            .await?
+            .pop(),
         false => None,
     };
-    if !params.explain {
-        let results = s
-            .engine
-            .search_embedded(&text, v.as_deref(), &params, &*s.encoder)?;
-        return Ok(axum::Json(page(results, &params, start)));
-    }
-    // Explaining embeds the hits' sentences: a forward pass, off the async executor.
-    let (engine, encoder) = (s.engine.clone(), s.encoder.clone());
-    let response = tokio::task::spawn_blocking(move || {
-        let results = engine.search_embedded(&text, v.as_deref(), &params, &*encoder)?;
-        Ok::<_, ApiError>(page(results, &params, start))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    // Explanations embed the hits' sentences: bulk jobs on the same model service.
+    let encoder = model.encoder(Priority::Bulk, cancel);
+    let engine = s.engine.clone();
+    let response = s
+        .work
+        .query(move || {
+            let results = engine.search_embedded(&text, v.as_deref(), &params, &encoder)?;
+            Ok::<_, ApiError>(page(results, &params, start))
+        })
+        .await??;
     Ok(axum::Json(response))
 }
 
@@ -171,10 +144,17 @@ pub async fn similar(
     let start = Instant::now();
     let params = SearchParams {
         explain: q.explain.unwrap_or(false),
-        ..s.limits.params(q.k, q.offset, q.filter)?
+        ..page_params(q.k, q.offset, q.filter)
     };
-    let results = s.engine.similar(&PaperId(id), &params)?;
-    Ok(axum::Json(page(results, &params, start)))
+    let engine = s.engine.clone();
+    let response = s
+        .work
+        .query(move || {
+            let results = engine.similar(&PaperId(id), &params)?;
+            Ok::<_, ApiError>(page(results, &params, start))
+        })
+        .await??;
+    Ok(axum::Json(response))
 }
 
 /// Papers like the positives and unlike the negatives (Rocchio: mean of positives minus
@@ -187,26 +167,22 @@ pub async fn recommend(
     ApiJson(r): ApiJson<RecommendRequest>,
 ) -> Result<axum::Json<SearchResponse>, ApiError> {
     let start = Instant::now();
-    let ids = r.positive.len() + r.negative.len();
-    if ids > s.limits.max_recommend_ids {
-        return Err(ApiError::bad_request(
-            "too_many_ids",
-            format!(
-                "{ids} example ids; the limit is {}",
-                s.limits.max_recommend_ids
-            ),
-        ));
-    }
     let filter = FilterQuery {
         category: r.category,
         from: r.from,
         to: r.to,
     };
-    let params = s.limits.params(r.k, r.offset, filter)?;
+    let params = page_params(r.k, r.offset, filter);
+    let cancel = Cancel::new();
+    let _abandon = cancel.on_drop();
     let text = match r.text.filter(|t| !t.trim().is_empty()) {
         Some(t) => {
-            s.limits.text("text", &t)?;
-            s.queue.embed(vec![t]).await?.pop()
+            s.engine.limits().check_text("text", &t)?;
+            s.model
+                .client()
+                .embed(vec![t], Priority::Interactive, &cancel)
+                .await?
+                .pop()
         }
         None => None,
     };
@@ -215,8 +191,15 @@ pub async fn recommend(
         negative: r.negative.into_iter().map(PaperId).collect(),
         text,
     };
-    let results = s.engine.recommend(&rec, &params)?;
-    Ok(axum::Json(page(results, &params, start)))
+    let engine = s.engine.clone();
+    let response = s
+        .work
+        .query(move || {
+            let results = engine.recommend(&rec, &params)?;
+            Ok::<_, ApiError>(page(results, &params, start))
+        })
+        .await??;
+    Ok(axum::Json(response))
 }
 
 /// Embeddings of one or more texts, as text-embeddings-inference returns them.
@@ -240,17 +223,76 @@ pub async fn embed(
             ),
         ));
     }
-    for t in &texts {
-        s.limits.text("an input", t)?;
+    check_inputs(s.engine.limits(), &texts)?;
+    let cancel = Cancel::new();
+    let _abandon = cancel.on_drop();
+    let vectors = s
+        .model
+        .client()
+        .embed(texts, Priority::Bulk, &cancel)
+        .await?;
+    Ok(axum::Json(vectors))
+}
+
+/// Embeddings as text-embeddings-inference's `/embed` computes them: same request, same
+/// response, same error shape. Every option is honoured or refused (422), never ignored:
+/// vectors are always unit length, truncation (when asked for) keeps the start, and this
+/// model has no prompts and one dimension.
+#[utoipa::path(post, path = "/embed", request_body = TeiEmbedRequest,
+    responses((status = 200, body = Vec<Vec<f32>>), (status = 400, body = TeiErrorBody), (status = 413, body = TeiErrorBody),
+        (status = 422, body = TeiErrorBody), (status = 424, body = TeiErrorBody), (status = 429, body = TeiErrorBody)))]
+pub async fn tei_embed(
+    State(s): State<AppState>,
+    TeiJson(r): TeiJson<TeiEmbedRequest>,
+) -> Result<axum::Json<Vec<Vec<f32>>>, TeiError> {
+    let model = s.model.client();
+    r.check_options(model.info().dim)?;
+    let texts = match r.inputs {
+        Inputs::One(t) => vec![t],
+        Inputs::Many(ts) => ts,
+    };
+    if texts.is_empty() || texts.iter().any(String::is_empty) {
+        return Err(TeiError::Empty);
     }
-    Ok(axum::Json(s.queue.embed(texts).await?))
+    if texts.len() > s.limits.max_embed_inputs {
+        return Err(TeiError::TooLarge(format!(
+            "batch size {} > maximum allowed batch size {}",
+            texts.len(),
+            s.limits.max_embed_inputs
+        )));
+    }
+    if !r.truncate.unwrap_or(false) {
+        // Counting tokens is tokenizing, CPU work bounded by the body limit: off the
+        // async executor. The first input over the limit ends it (counting one exactly
+        // costs more than the others).
+        let max = model.info().max_tokens;
+        let (texts, encoder) = (texts.clone(), model.encoder(Priority::Bulk, Cancel::new()));
+        s.work
+            .query(move || {
+                for t in &texts {
+                    let n = encoder.token_count(t)?;
+                    if n > max {
+                        return Err(TeiError::TooLarge(format!(
+                            "`inputs` must have less than {max} tokens. Given: {n}"
+                        )));
+                    }
+                }
+                Ok(())
+            })
+            .await??;
+    }
+    let cancel = Cancel::new();
+    let _abandon = cancel.on_drop();
+    Ok(axum::Json(
+        model.embed(texts, Priority::Bulk, &cancel).await?,
+    ))
 }
 
 impl TopicsQuery {
-    fn params(self, limits: &Limits) -> Result<topics::TopicParams, ApiError> {
+    fn params(self, limits: &search::Limits) -> Result<topics::TopicParams, ApiError> {
         let query = self.q.filter(|q| !q.trim().is_empty());
         if let Some(q) = &query {
-            limits.text("q", q)?;
+            limits.check_text("q", q)?;
         }
         Ok(topics::TopicParams {
             query,
@@ -270,30 +312,46 @@ pub async fn topics(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<TopicsQuery>,
 ) -> Result<axum::Json<topics::TopicsReport>, ApiError> {
-    let params = q.params(&s.limits)?;
-    let (engine, encoder) = (s.engine.clone(), s.encoder.clone());
-    // Clustering is CPU work of up to seconds: off the async executor.
-    let report = tokio::task::spawn_blocking(move || {
-        topics::run(&engine, &params, &*encoder, &crate::cancel::Cancel::never())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let (report, _abandon) = run_topics(&s, q).await?;
     Ok(axum::Json(report))
 }
 
+/// Topics on the heavy-work slot, with the query (if any) embedded by the model service;
+/// the guard returned cancels the clustering if the request is dropped before the answer
+/// is sent.
+async fn run_topics(
+    s: &AppState,
+    q: TopicsQuery,
+) -> Result<(topics::TopicsReport, CancelOnDrop), ApiError> {
+    let params = q.params(s.engine.limits())?;
+    params.validate()?;
+    let cancel = Cancel::new();
+    let abandon = cancel.on_drop();
+    let encoder = s
+        .model
+        .client()
+        .encoder(Priority::Interactive, cancel.clone());
+    let engine = s.engine.clone();
+    let report = s
+        .work
+        .heavy(move || topics::run(&engine, &params, &encoder, &cancel))
+        .await??;
+    Ok((report, abandon))
+}
+
 /// The topics as one self-contained HTML page (a map of the papers coloured by topic).
+#[utoipa::path(get, path = "/topics", params(TopicsQuery),
+    responses((status = 200, body = String, content_type = "text/html"), (status = 400, body = ErrorBody)))]
 pub async fn topics_page(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<TopicsQuery>,
 ) -> Result<axum::response::Html<String>, ApiError> {
-    let params = q.params(&s.limits)?;
-    let (engine, encoder) = (s.engine.clone(), s.encoder.clone());
-    let page = tokio::task::spawn_blocking(move || {
-        let report = topics::run(&engine, &params, &*encoder, &crate::cancel::Cancel::never())?;
-        topics::html::render(&report, engine.index())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let (report, _abandon) = run_topics(&s, q).await?;
+    let engine = s.engine.clone();
+    let page = s
+        .work
+        .query(move || topics::html::render(&report, engine.index()))
+        .await??;
     Ok(axum::response::Html(page))
 }
 
@@ -310,22 +368,24 @@ pub async fn health(State(s): State<AppState>) -> axum::Json<Health> {
     })
 }
 
-/// Prometheus text format.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, body = String, content_type = "text/plain")))]
-pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics: OpenMetrics 1.0 if `Accept` asks for it (Prometheus does), else
+/// the classic text format 0.0.4 (curl, promtool).
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content(
+    (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    (String = "text/plain; version=0.0.4; charset=utf-8")))))]
+pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = super::metrics::Format::from_accept(accept);
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s.metrics.encode(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        s.metrics.encode(format),
     )
 }
 
-/// This API's OpenAPI document.
+/// This API's OpenAPI document: every route served here, this one included.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, body = Object)))]
 pub async fn openapi() -> impl IntoResponse {
-    use utoipa::OpenApi;
-    axum::Json(super::ApiDoc::openapi())
+    axum::Json(super::openapi())
 }
 
 pub async fn not_found() -> ApiError {

@@ -1,6 +1,7 @@
 //! Wire formats of the HTTP API (requests and responses), kept apart from the domain types
 //! so that `Paper` and friends need not follow the wire.
 
+use super::error::TeiError;
 use crate::explain::Explanation;
 use crate::paper::Paper;
 use crate::search::Hit;
@@ -101,6 +102,70 @@ pub struct RecommendRequest {
 pub struct EmbedRequest {
     /// One text or a list of texts (at most 64).
     pub inputs: Inputs,
+}
+
+/// Body of `POST /embed`: text-embeddings-inference's request, every field of it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TeiEmbedRequest {
+    /// One text or a list of texts (at most 64), none empty.
+    pub inputs: Inputs,
+    /// Must be true (the default): paperscope's vectors are always unit length.
+    #[serde(default = "default_normalize")]
+    #[schema(default = true)]
+    pub normalize: bool,
+    /// Cut inputs longer than the model's limit (256 tokens) instead of refusing them
+    /// (413). Default false, as TEI's.
+    #[schema(default = false, nullable = true)]
+    pub truncate: Option<bool>,
+    /// Which end truncation keeps: only `Right` (the default) is supported.
+    #[serde(default)]
+    pub truncation_direction: TruncationDirection,
+    /// Must be null: this model has no prompts.
+    #[schema(nullable = true)]
+    pub prompt_name: Option<String>,
+    /// Must be null or the model's dimension (384): vectors are not shortened.
+    #[schema(nullable = true)]
+    pub dimensions: Option<usize>,
+}
+
+fn default_normalize() -> bool {
+    true
+}
+
+/// TEI's truncation direction, spelled as TEI spells it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum TruncationDirection {
+    Left,
+    #[default]
+    Right,
+}
+
+impl TeiEmbedRequest {
+    /// Refuses, with the reason, each option this server cannot honour for a model of
+    /// dimension `dim`.
+    pub fn check_options(&self, dim: usize) -> Result<(), TeiError> {
+        if !self.normalize {
+            return Err(TeiError::Invalid(
+                "`normalize: false` is not supported: paperscope's embeddings are always unit length (the index relies on it)".into(),
+            ));
+        }
+        if self.truncation_direction == TruncationDirection::Left {
+            return Err(TeiError::Invalid(
+                "`truncation_direction: Left` is not supported: truncation keeps the start of a text".into(),
+            ));
+        }
+        if let Some(name) = &self.prompt_name {
+            return Err(TeiError::Invalid(format!(
+                "`prompt_name` {name:?} is not supported: this model has no prompts"
+            )));
+        }
+        match self.dimensions {
+            Some(d) if d != dim => Err(TeiError::Invalid(format!(
+                "`dimensions` {d} is not supported: this model's embeddings have {dim} dimensions"
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
