@@ -39,7 +39,7 @@ fn start(config: ServerConfig) -> String {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            server::run(listener, app, std::future::pending())
+            server::run(listener, app, Default::default(), std::future::pending())
                 .await
                 .unwrap();
         });
@@ -769,6 +769,12 @@ impl Drop for Child {
 fn spawn_server(
     timeout_ms: &str,
 ) -> (Child, String, std::io::BufReader<std::process::ChildStderr>) {
+    spawn_server_with(&["--timeout-ms", timeout_ms])
+}
+
+fn spawn_server_with(
+    flags: &[&str],
+) -> (Child, String, std::io::BufReader<std::process::ChildStderr>) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paperscope"))
         .args([
@@ -777,9 +783,8 @@ fn spawn_server(
             common::shared_index().to_str().unwrap(),
             "--addr",
             "127.0.0.1:0",
-            "--timeout-ms",
-            timeout_ms,
         ])
+        .args(flags)
         .env("PAPERSCOPE_MODEL", common::model_dir())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -1133,4 +1138,68 @@ async fn shutdown_joins_the_embedding_thread() {
     tokio::time::timeout(Duration::from_secs(5), state.shutdown())
         .await
         .unwrap();
+}
+
+/// A connection that sends half a request head and then nothing is closed at the idle
+/// limit (it stayed open forever before: issue 16 #7).
+#[test]
+fn a_half_sent_request_is_closed_at_the_idle_limit() {
+    use std::io::{Read, Write};
+    let (_child, base, _stderr) = spawn_server_with(&["--idle-timeout-ms", "500"]);
+    let addr = base.trim_start_matches("http://");
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    // EOF (or a reset): the server closed it; a read timeout would mean it is still open.
+    match slow.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!(
+            "unexpected answer: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock, "still open: {e}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // A whole request on a fresh connection is still answered.
+    let mut ok = std::net::TcpStream::connect(addr).unwrap();
+    ok.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    ok.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// SIGTERM with a half-sent request open ends the server within the shutdown grace (it
+/// waited forever before: issue 16 #7).
+#[test]
+fn sigterm_ends_the_server_within_its_grace_with_a_stuck_connection_open() {
+    use std::io::Write;
+    let (mut child, base, _stderr) =
+        spawn_server_with(&["--idle-timeout-ms", "600000", "--shutdown-grace-ms", "1000"]);
+    let addr = base.trim_start_matches("http://");
+    let mut stuck = std::net::TcpStream::connect(addr).unwrap();
+    stuck
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = child.0.id() as i32;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stuck);
 }

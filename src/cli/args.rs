@@ -217,6 +217,16 @@ pub struct ServeArgs {
     /// Per-request time limit, milliseconds (503 beyond).
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// Most connections open at once; more clients wait to be accepted.
+    #[arg(long, default_value_t = crate::server::Connections::default().max)]
+    pub max_connections: usize,
+    /// Time a connection has to complete its next request (head, body and answer),
+    /// milliseconds; slower or idle connections are closed.
+    #[arg(long, default_value_t = crate::server::Connections::default().idle_timeout.as_millis() as u64)]
+    pub idle_timeout_ms: u64,
+    /// Longest wait for requests in flight after Ctrl-C or SIGTERM, milliseconds.
+    #[arg(long, default_value_t = crate::server::Connections::default().shutdown_grace.as_millis() as u64)]
+    pub shutdown_grace_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -260,9 +260,15 @@ fn serve(a: args::ServeArgs) -> Result<()> {
                 engine.index().len(),
                 a.index.display()
             );
+            let connections = server::Connections {
+                max: a.max_connections,
+                idle_timeout: std::time::Duration::from_millis(a.idle_timeout_ms),
+                shutdown_grace: std::time::Duration::from_millis(a.shutdown_grace_ms),
+            };
             server::run(
                 listener,
                 server::router(state.clone()),
+                connections,
                 server::shutdown_signal(),
             )
             .await?;

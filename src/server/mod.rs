@@ -15,6 +15,7 @@
 //! bound ([`work`]), never on the async executor, and stops when its request is abandoned.
 //! The server is read-only: no request writes to disk.
 
+mod connections;
 mod error;
 mod metrics;
 mod protocol;
@@ -23,6 +24,7 @@ mod types;
 mod work;
 
 pub use crate::embed::service::ServiceConfig;
+pub use connections::Connections;
 pub use error::ApiError;
 
 use crate::embed::service::ModelService;
@@ -30,7 +32,7 @@ use crate::embed::{Embedder, Encoder};
 use crate::search::Engine;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::Router;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -244,18 +246,39 @@ pub fn router(state: AppState) -> Router {
     app
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves; requests in flight then finish.
+/// Serves `app` on `listener` until `shutdown` resolves, with `connections`' cap and idle
+/// limit; requests in flight then finish, for at most `connections.shutdown_grace`.
 ///
 /// # Errors
 /// I/O errors of the listener.
 pub async fn run(
     listener: TcpListener,
     app: Router,
+    connections: Connections,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let notify = signalled.clone();
+    let shutdown = async move {
+        shutdown.await;
+        notify.notify_one();
+    };
+    let listener = connections::Limited::new(listener, &connections);
+    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let deadline = async {
+        signalled.notified().await;
+        tokio::time::sleep(connections.shutdown_grace).await;
+    };
+    tokio::select! {
+        served = serve.into_future() => served,
+        () = deadline => {
+            tracing::warn!(
+                "requests still open {} s after the shutdown signal; stopping anyway",
+                connections.shutdown_grace.as_secs()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
