@@ -112,7 +112,6 @@ fn search(a: args::SearchArgs) -> Result<()> {
     let encoder = load_model(&a.model)?;
     let params = SearchParams {
         k: a.k as usize,
-        ef: a.ef,
         mode: a.mode,
         explain: a.explain,
         ..page_params(a.page)
@@ -125,7 +124,6 @@ fn similar(a: args::SimilarArgs) -> Result<()> {
     let engine = open_engine(&a.index)?;
     let params = SearchParams {
         k: a.k as usize,
-        ef: a.ef,
         explain: a.explain,
         ..page_params(a.page)
     };
