@@ -405,3 +405,35 @@ fn eval_retrieval_reads_jsonl_qrels_and_reports_bad_files() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.tsv:2"));
 }
+
+/// `eval retrieval --index X` never replaces an index X of another collection (it did,
+/// silently: issue 16 #2).
+#[test]
+fn eval_retrieval_refuses_to_replace_an_index_of_another_collection() {
+    let s = scifact_slice();
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("seed-idx");
+    ok(&[
+        "index",
+        "--out",
+        other.to_str().unwrap(),
+        common::seed_file().to_str().unwrap(),
+    ]);
+    let before = std::fs::read(other.join("manifest.json")).unwrap();
+    let out = paperscope(&[
+        "eval",
+        "retrieval",
+        "--corpus",
+        s.corpus.to_str().unwrap(),
+        "--queries",
+        s.queries.to_str().unwrap(),
+        "--qrels",
+        s.qrels.to_str().unwrap(),
+        "--index",
+        other.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("holds another collection"), "{stderr}");
+    assert_eq!(std::fs::read(other.join("manifest.json")).unwrap(), before);
+}

@@ -158,6 +158,10 @@ pub struct SearchArgs {
     /// abstract sentence closest to the query, its rank in each list.
     #[arg(long)]
     pub explain: bool,
+    /// Hybrid fusion: rrf, rrf:K, blend, blend:ALPHA, tmm or tmm:ALPHA. Default: the
+    /// library's (README, "Hybrid search").
+    #[arg(long, value_name = "SPEC")]
+    pub fusion: Option<Fusion>,
     #[command(flatten)]
     pub page: PageArgs,
     /// The query text.
@@ -243,7 +247,7 @@ pub struct RetrievalArgs {
     #[command(flatten)]
     pub model: ModelArg,
     /// Hybrid fusion: rrf, rrf:K, blend or blend:ALPHA (semantic weight). Default: the
-    /// library's, blend:0.6 (README, "Hybrid search").
+    /// library's, tmm:0.5 (README, "Hybrid search").
     #[arg(long, value_name = "SPEC")]
     pub fusion: Option<Fusion>,
     /// Weight of title terms in keyword scoring. Default: the library's.

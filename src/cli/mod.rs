@@ -110,11 +110,13 @@ fn open_engine(index: &std::path::Path) -> Result<Engine> {
 fn search(a: args::SearchArgs) -> Result<()> {
     let engine = open_engine(&a.index)?;
     let encoder = load_model(&a.model)?;
+    let defaults = page_params(a.page);
     let params = SearchParams {
         k: a.k as usize,
         mode: a.mode,
         explain: a.explain,
-        ..page_params(a.page)
+        fusion: a.fusion.unwrap_or(defaults.fusion),
+        ..defaults
     };
     let results = engine.search(&a.query.join(" "), &params, &encoder)?;
     print_hits(&results.hits, a.json)
@@ -259,9 +261,21 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
     let source = corpus_path.display().to_string();
     // Reused when it indexes this very file and has its keyword part (an index built
     // before keyword search existed is rebuilt).
-    let reusable = Index::open(&index_dir).is_ok_and(|idx| {
+    let existing = Index::open(&index_dir).ok();
+    let reusable = existing.as_ref().is_some_and(|idx| {
         idx.manifest().sources == [source.clone()] && idx.manifest().keyword.is_some()
     });
+    // An index the user named that holds another collection is theirs: never replace it.
+    if let (Some(idx), Some(_)) = (&existing, &a.index) {
+        if idx.manifest().sources != [source.clone()] {
+            anyhow::bail!(
+                "index {} holds another collection ({}), not {}; pass another --index, or remove it to rebuild it from this corpus",
+                index_dir.display(),
+                idx.manifest().sources.join(", "),
+                source
+            );
+        }
+    }
     if reusable {
         eprintln!("reusing index {}", index_dir.display());
     } else {
