@@ -5,7 +5,7 @@
 //! `paperscope index --out idx-20k --limit 20000 ../shared/data/arxiv_papers/papers.jsonl.gz`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use paperscope::index::Index;
+use paperscope::index::{Index, VectorSearch};
 use std::path::PathBuf;
 
 fn search(c: &mut Criterion) {
@@ -24,18 +24,19 @@ fn search(c: &mut Criterion) {
         .map(|i| index.vector((i * 7919) % n).to_vec())
         .collect();
     let mut group = c.benchmark_group(format!("search_{}_papers", index.len()));
+    let (hnsw, flat) = (index.hnsw(), index.flat());
     let mut i = 0;
     group.bench_function("hnsw_k10", |b| {
         b.iter(|| {
             i = (i + 1) % queries.len();
-            index.search_ann(&queries[i], 10, None, None)
+            hnsw.search(&queries[i], 10, None)
         })
     });
     group.sample_size(20);
     group.bench_function("exact_k10", |b| {
         b.iter(|| {
             i = (i + 1) % queries.len();
-            index.search_exact(&queries[i], 10, None)
+            flat.search(&queries[i], 10, None)
         })
     });
     group.finish();

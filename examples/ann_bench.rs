@@ -14,7 +14,7 @@
 //! ```
 
 use anyhow::Context;
-use paperscope::index::Index;
+use paperscope::index::{Index, VectorSearch};
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -58,21 +58,26 @@ fn main() -> anyhow::Result<()> {
     );
     let truth: Vec<HashSet<u32>> = queries
         .iter()
-        .map(|q| index.search_exact(q, K, None).iter().map(|h| h.0).collect())
+        .map(|q| {
+            index
+                .flat()
+                .search(q, K, None)
+                .iter()
+                .map(|h| h.0)
+                .collect()
+        })
         .collect();
     for ef in efs {
+        let hnsw = index.hnsw().with_ef(ef);
         // Warm-up pass, then the timed one.
-        let _ = queries
-            .par_iter()
-            .map(|q| index.search_ann(q, K, Some(ef), None))
-            .count();
+        let _ = queries.par_iter().map(|q| hnsw.search(q, K, None)).count();
         // Timed passes over all queries until a second has gone by (short runs are noisy).
         let (t0, mut passes) = (Instant::now(), 0);
         let mut found = Vec::new();
         while passes == 0 || t0.elapsed().as_secs_f64() < 1.0 {
             found = queries
                 .par_iter()
-                .map(|q| index.search_ann(q, K, Some(ef), None))
+                .map(|q| hnsw.search(q, K, None))
                 .collect();
             passes += 1;
         }

@@ -11,7 +11,7 @@
 //!
 //! | field | analyzer | why |
 //! |---|---|---|
-//! | `title` | words, lower case, ASCII folding, English stop words removed, English (Snowball) stemming | weighted separately at query time ([`DEFAULT_TITLE_BOOST`]) |
+//! | `title` | words, lower case, ASCII folding, English stop words ([`text::SEARCH_STOP_WORDS`]) removed, English (Snowball) stemming | weighted separately at query time ([`DEFAULT_TITLE_BOOST`]) |
 //! | `abstract` | the same | |
 //! | `authors` | words, lower case, ASCII folding; no stemming | names are not English words ("Wong" must not become "wong" of "wongs") |
 //! | `categories` | whitespace, lower case | `cs.LG` stays one token |
@@ -24,8 +24,13 @@
 //! analyzer and becomes one OR of term queries, `title` terms multiplied by the title
 //! boost. A paper's score is the sum of its matched terms' BM25 scores, so it splits
 //! exactly into per-term contributions, which is what [`KeywordIndex::explain`] reports.
+//!
+//! **Filters** arrive as the [`DocMask`] of the query's scope (see
+//! [`crate::index::Index::scope`]), the same one the vector side reads.
 
+use crate::filter::DocMask;
 use crate::paper::{DocId, Paper, Score};
+use crate::text;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -119,10 +124,9 @@ fn english() -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
-        .filter(
-            StopWordFilter::new(Language::English)
-                .expect("tantivy ships English stop words. This is a bug."),
-        )
+        .filter(StopWordFilter::remove(
+            text::SEARCH_STOP_WORDS.iter().map(|w| w.to_string()),
+        ))
         .filter(Stemmer::new(Language::English))
         .build()
 }
@@ -360,7 +364,7 @@ impl KeywordIndex {
     }
 
     /// The `k` best papers for `query` by BM25, best first (ties by DocId), and how many
-    /// papers matched. `allowed`, when given, holds one flag per DocId; other papers are
+    /// papers matched. `mask`, when given, holds the papers that may match; others are
     /// skipped. A query with no indexable word (only stop words or punctuation) finds
     /// nothing.
     ///
@@ -371,7 +375,7 @@ impl KeywordIndex {
         query: &str,
         k: usize,
         title_boost: Score,
-        allowed: Option<Arc<Vec<bool>>>,
+        mask: Option<&DocMask>,
     ) -> Result<KeywordHits, Error> {
         let clauses = self.clauses(query, title_boost);
         if clauses.is_empty() {
@@ -380,7 +384,9 @@ impl KeywordIndex {
         let collector = TopK {
             k,
             doc_ids: Arc::clone(&self.doc_ids),
-            allowed,
+            // tantivy's segment collectors must own what they hold ('static); the copy is
+            // 15 KB for 118,000 papers.
+            mask: mask.cloned().map(Arc::new),
         };
         let (mut hits, total) = self
             .searcher
@@ -389,7 +395,8 @@ impl KeywordIndex {
                 path: self.path.clone(),
                 source,
             })?;
-        crate::index::sort_hits(&mut hits);
+        // Best first, ties by DocId, as `Entry` orders them.
+        hits.sort_by_key(|&(d, s)| std::cmp::Reverse(Entry(s, d)));
         hits.truncate(k);
         Ok(KeywordHits { hits, total })
     }
@@ -517,18 +524,18 @@ pub struct KeywordHits {
 }
 
 /// Collects the `k` best (DocId, score) pairs and counts all matches, skipping papers
-/// `allowed` rejects. (tantivy's `TopDocs` cannot filter on our own predicate.)
+/// outside `mask`. (tantivy's `TopDocs` cannot filter on our own DocIds.)
 struct TopK {
     k: usize,
     doc_ids: Arc<Vec<Vec<DocId>>>,
-    allowed: Option<Arc<Vec<bool>>>,
+    mask: Option<Arc<DocMask>>,
 }
 
 struct SegmentTopK {
     k: usize,
     doc_ids: Arc<Vec<Vec<DocId>>>,
     segment: usize,
-    allowed: Option<Arc<Vec<bool>>>,
+    mask: Option<Arc<DocMask>>,
     /// Min-heap on score of the best `k` so far.
     heap: std::collections::BinaryHeap<std::cmp::Reverse<Entry>>,
     /// Accepted matches seen.
@@ -559,7 +566,7 @@ impl Collector for TopK {
             k: self.k,
             doc_ids: Arc::clone(&self.doc_ids),
             segment: ord as usize,
-            allowed: self.allowed.clone(),
+            mask: self.mask.clone(),
             heap: Default::default(),
             count: 0,
         })
@@ -589,10 +596,8 @@ impl SegmentCollector for SegmentTopK {
         else {
             return;
         };
-        if let Some(allowed) = &self.allowed {
-            if !allowed.get(id as usize).copied().unwrap_or(false) {
-                return;
-            }
+        if self.mask.as_ref().is_some_and(|m| !m.contains(id)) {
+            return;
         }
         self.count += 1;
         let e = std::cmp::Reverse(Entry(score, id));
@@ -634,6 +639,30 @@ mod tests {
         }
     }
 
+    /// The stop words are spelled out in `text` (beside topics' list) but must stay
+    /// tantivy's English list, which existing keyword indexes were built with.
+    #[test]
+    fn stop_words_are_tantivys_english_list() {
+        let builtin = || {
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(RemoveLongFilter::limit(40))
+                .filter(LowerCaser)
+                .filter(AsciiFoldingFilter)
+                .filter(StopWordFilter::new(Language::English).unwrap())
+                .filter(Stemmer::new(Language::English))
+                .build()
+        };
+        // Every common English word either list might hold.
+        let sample = [text::SEARCH_STOP_WORDS, text::TOPIC_STOP_WORDS]
+            .concat()
+            .join(" ");
+        let terms = |mut a: TextAnalyzer| -> Vec<String> {
+            run(&mut a, &sample).into_iter().map(|t| t.term).collect()
+        };
+        assert_eq!(terms(english()), terms(builtin()));
+        assert!(terms(english()).len() > 200);
+    }
+
     #[test]
     fn stems_and_drops_stop_words() {
         let t = analyze("The Running behaviours of models");
@@ -660,8 +689,10 @@ mod tests {
         assert_eq!(found.hits, [(0, found.hits[0].1)]);
         assert_eq!(found.total, 1);
         // Filtering, authors and categories as fields.
-        let only_c = Arc::new(vec![false, false, true]);
-        let found = idx.search("folding", 10, 1.5, Some(only_c)).unwrap();
+        let mut only_c = DocMask::all(3);
+        only_c.remove(0);
+        only_c.remove(1);
+        let found = idx.search("folding", 10, 1.5, Some(&only_c)).unwrap();
         assert_eq!(found.hits.iter().map(|h| h.0).collect::<Vec<_>>(), [2]);
         assert_eq!(found.total, 1);
         // A page smaller than the matches still counts them all.

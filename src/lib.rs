@@ -12,9 +12,12 @@
 //!   per-line error reports.
 //! - [`embed`]: sentence embeddings with a BERT-family model run by Candle, matching
 //!   sentence-transformers.
+//! - [`text`]: text analysis shared by keyword search and topics (words, stemming, stop
+//!   words) and calendar dates (corpus dates, filter bounds).
+//! - [`filter`]: which papers a query may return, as data (`Filter`, `DocMask`).
 //! - [`keyword`]: the tantivy (BM25) index over the same papers, for exact terms.
-//! - [`index`]: the on-disk index directory (manifest, records, vectors, HNSW graph,
-//!   keyword index), built atomically.
+//! - [`index`]: the index store: manifest, records, vectors, HNSW graph and keyword index,
+//!   built atomically and opened together; vector search (HNSW, exact) behind one trait.
 //! - [`fusion`]: fusing the semantic and keyword rankings (pure functions).
 //! - [`explain`]: "why this result" (shared terms, closest abstract sentence).
 //! - [`search`]: the query front door, [`search::Engine`] (semantic, keyword, hybrid).
@@ -35,11 +38,13 @@ pub mod corpus;
 pub mod embed;
 pub mod eval;
 pub mod explain;
+pub mod filter;
 pub mod fusion;
 pub mod index;
 pub mod keyword;
 pub mod paper;
 pub mod search;
 pub mod server;
+pub mod text;
 pub mod topics;
 pub mod vector;

@@ -7,8 +7,9 @@
 //! **Filters keep full pages.** With a category or date filter, HNSW search runs with the
 //! filter applied inside the graph walk; when the filter is selective the walk can run out
 //! of matching candidates before it has `offset + k` of them. Then (and whenever fewer than
-//! [`EXACT_SCAN_BELOW`] papers match at all) the engine scans the matching papers exactly,
-//! so a filtered query returns a full page whenever enough papers match.
+//! [`index::EXACT_SCAN_BELOW`] papers match at all) the store scans the matching papers
+//! exactly, so a filtered query returns a full page whenever enough papers match (see
+//! [`Index::nearest`]).
 //!
 //! **Three [`Mode`]s** answer a text query: `semantic` (nearest embeddings), `keyword`
 //! (BM25 over the [`crate::keyword`] index) and `hybrid` (both, fused by
@@ -24,6 +25,7 @@ use crate::fusion::{self, Fused, Fusion};
 use crate::index::{self, Index};
 use crate::keyword::{self, KeywordIndex};
 use crate::paper::{DocId, Paper, PaperId, Score};
+use crate::text::date::Period;
 use crate::vector;
 use std::collections::HashSet;
 use std::path::Path;
@@ -209,98 +211,38 @@ impl std::fmt::Display for Mode {
     }
 }
 
-/// Restricts results to papers with a category and/or a date range. Empty fields match
-/// everything; a paper without a date never matches a date bound.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Filter {
-    /// An arXiv category (`cs.CL`), matched exactly against any of the paper's categories,
-    /// or an archive prefix ending in `.` or `*` (`cs.`, `cond-mat*`).
-    pub category: Option<String>,
-    /// Earliest date, inclusive, `YYYY-MM-DD` (or `YYYY-MM`, `YYYY`).
-    pub from: Option<String>,
-    /// Latest date, inclusive, same forms.
-    pub to: Option<String>,
-}
+pub use crate::filter::Filter;
 
+/// What a request may ask for is the engine's to say (each mistake has its [`Invalid`]
+/// code); what a filter matches is [`crate::filter`]'s.
 impl Filter {
-    /// Checks the date bounds' syntax and order.
+    /// Checks that the date bounds are real days, months or years and that `from` does not
+    /// start after `to` ends: a month or year bound covers all of it, so
+    /// `from=2024-06&to=2024` is June to December 2024.
     ///
     /// # Errors
     /// [`Invalid::Date`] naming the bad bound, [`Invalid::DateOrder`].
     pub fn validate(&self) -> Result<(), Invalid> {
-        for (name, v) in [("from", &self.from), ("to", &self.to)] {
-            if let Some(d) = v {
-                if !valid_date_prefix(d) {
-                    return Err(Invalid::Date {
+        let period = |name, v: &Option<String>| -> Result<Option<Period>, Invalid> {
+            v.as_deref()
+                .map(|d| {
+                    Period::parse(d).ok_or_else(|| Invalid::Date {
                         name,
-                        value: d.clone(),
-                    });
-                }
-            }
-        }
-        if let (Some(f), Some(t)) = (&self.from, &self.to) {
-            if f > t {
+                        value: d.to_string(),
+                    })
+                })
+                .transpose()
+        };
+        let (from, to) = (period("from", &self.from)?, period("to", &self.to)?);
+        if let (Some(f), Some(t)) = (from, to) {
+            if f.first_day() > t.last_day() {
                 return Err(Invalid::DateOrder {
-                    from: f.clone(),
-                    to: t.clone(),
+                    from: self.from.clone().unwrap_or_default(),
+                    to: self.to.clone().unwrap_or_default(),
                 });
             }
         }
         Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.category.is_none() && self.from.is_none() && self.to.is_none()
-    }
-
-    pub fn matches(&self, p: &Paper) -> bool {
-        if let Some(c) = &self.category {
-            let ok = match c.strip_suffix('*') {
-                Some(prefix) => p.categories.iter().any(|pc| pc.starts_with(prefix)),
-                None if c.ends_with('.') => {
-                    p.categories.iter().any(|pc| pc.starts_with(c.as_str()))
-                }
-                None => p.categories.iter().any(|pc| pc == c),
-            };
-            if !ok {
-                return false;
-            }
-        }
-        if self.from.is_none() && self.to.is_none() {
-            return true;
-        }
-        let Some(date) = p.date.as_deref() else {
-            return false;
-        };
-        // A bound of YYYY or YYYY-MM covers the whole year or month: compare prefixes.
-        let from_ok = self.from.as_deref().is_none_or(|f| date >= f);
-        let to_ok = self
-            .to
-            .as_deref()
-            .is_none_or(|t| &date[..t.len().min(date.len())] <= t);
-        from_ok && to_ok
-    }
-}
-
-fn valid_date_prefix(d: &str) -> bool {
-    let b = d.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r.clone()]
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then(|| d[r].parse().ok())?
-    };
-    let month_ok = || b[4] == b'-' && num(5..7).is_some_and(|m| (1..=12).contains(&m));
-    match b.len() {
-        4 => num(0..4).is_some(),
-        7 => num(0..4).is_some() && month_ok(),
-        10 => {
-            num(0..4).is_some()
-                && month_ok()
-                && b[7] == b'-'
-                && num(8..10).is_some_and(|day| (1..=31).contains(&day))
-        }
-        _ => false,
     }
 }
 
@@ -312,8 +254,6 @@ pub struct SearchParams {
     /// Results to skip (pagination). Default 0.
     pub offset: usize,
     pub filter: Filter,
-    /// HNSW candidate list size; `None` uses the index's `ef_search`.
-    pub ef: Option<usize>,
     /// Semantic, keyword or hybrid. Default [`Mode::Hybrid`]. Text queries only: `similar`
     /// and `recommend` compare embeddings.
     pub mode: Mode,
@@ -334,7 +274,6 @@ impl Default for SearchParams {
             k: 10,
             offset: 0,
             filter: Filter::default(),
-            ef: None,
             mode: Mode::default(),
             fusion: Fusion::default(),
             title_boost: keyword::DEFAULT_TITLE_BOOST,
@@ -403,10 +342,6 @@ pub struct Results<'a> {
     pub total: usize,
 }
 
-/// Below this many matching papers, a filtered query scans them exactly instead of
-/// walking the graph: as fast, and exact.
-pub const EXACT_SCAN_BELOW: usize = 2_000;
-
 /// Candidates taken from each list before hybrid fusion (`offset + k` when more): deep
 /// enough that a paper ranked low by one retriever and high by the other is seen.
 pub const HYBRID_CANDIDATES: usize = 100;
@@ -435,9 +370,8 @@ const NEGATIVE_WEIGHT: f32 = 0.5;
 /// service), so paper-to-paper queries (`similar`) never need one and the server decides
 /// where forward passes run.
 pub struct Engine {
+    /// Records, vectors, graph and keyword index, opened together.
     index: Index,
-    /// The BM25 side; `None` for an index built before it existed (semantic only).
-    keyword: Option<KeywordIndex>,
     limits: Limits,
 }
 
@@ -445,17 +379,10 @@ impl Engine {
     /// Opens the index at `index_dir`; requests are checked against `limits`.
     ///
     /// # Errors
-    /// Any [`index::Error`] of opening the index, or [`keyword::Error`] of opening its
-    /// keyword part.
+    /// Any [`index::Error`] of opening the index (its keyword part included).
     pub fn open(index_dir: &Path, limits: Limits) -> Result<Engine, Error> {
-        let index = Index::open(index_dir)?;
-        let keyword = match index.manifest().keyword {
-            Some(_) => Some(KeywordIndex::open(index.path(), index.len())?),
-            None => None,
-        };
         Ok(Engine {
-            index,
-            keyword,
+            index: Index::open(index_dir)?,
             limits,
         })
     }
@@ -494,11 +421,7 @@ impl Engine {
     /// # Errors
     /// [`keyword::Error::Missing`] for an index built before keyword search existed.
     pub fn keyword(&self) -> Result<&KeywordIndex, Error> {
-        self.keyword.as_ref().ok_or_else(|| {
-            Error::Keyword(keyword::Error::Missing {
-                path: self.index.path().to_path_buf(),
-            })
-        })
+        Ok(self.index.keyword()?)
     }
 
     /// Checks a text query and its parameters against the engine's limits.
@@ -557,14 +480,15 @@ impl Engine {
         let need = params.offset + params.k;
         let (ranked, total) = match params.mode {
             Mode::Semantic => {
-                let (found, total) = self.nearest(vector()?, need, params, &HashSet::new());
-                (ranked_as(found, true), total)
+                let scope = self.index.scope(&params.filter, &[]);
+                let found = self.index.nearest(vector()?, need, &scope);
+                (ranked_as(found, true), scope.total())
             }
             Mode::Keyword => {
-                let allowed = self.allowed(&params.filter);
-                let found = self
-                    .keyword()?
-                    .search(query, need, params.title_boost, allowed)?;
+                let scope = self.index.scope(&params.filter, &[]);
+                let found =
+                    self.keyword()?
+                        .search(query, need, params.title_boost, scope.mask())?;
                 (ranked_as(found.hits, false), found.total)
             }
             Mode::Hybrid => self.hybrid(query, vector()?, params)?,
@@ -585,11 +509,12 @@ impl Engine {
         params: &SearchParams,
     ) -> Result<(Vec<Fused>, usize), Error> {
         let depth = (params.offset + params.k).max(HYBRID_CANDIDATES);
-        let (mut semantic, total) = self.nearest(v, depth, params, &HashSet::new());
-        let allowed = self.allowed(&params.filter);
+        // One scope for both lists: the filter is evaluated once per query.
+        let scope = self.index.scope(&params.filter, &[]);
+        let mut semantic = self.index.nearest(v, depth, &scope);
         let keyword = self
             .keyword()?
-            .search(query, depth, params.title_boost, allowed)?
+            .search(query, depth, params.title_boost, scope.mask())?
             .hits;
         // Keyword candidates the semantic list missed get their exact cosine, so fusion sees
         // both scores for every candidate rather than a 0 for an exact-term match that the
@@ -602,21 +527,10 @@ impl Engine {
                 .map(|&(d, _)| (d, vector::dot(v, self.index.vector(d)))),
         );
         index::sort_hits(&mut semantic);
-        Ok((fusion::fuse(&semantic, &keyword, params.fusion), total))
-    }
-
-    /// One flag per DocId for a non-empty filter (the keyword side filters inside its
-    /// collector); `None` when everything passes.
-    fn allowed(&self, filter: &Filter) -> Option<std::sync::Arc<Vec<bool>>> {
-        (!filter.is_empty()).then(|| {
-            std::sync::Arc::new(
-                self.index
-                    .papers()
-                    .iter()
-                    .map(|p| filter.matches(p))
-                    .collect(),
-            )
-        })
+        Ok((
+            fusion::fuse(&semantic, &keyword, params.fusion),
+            scope.total(),
+        ))
     }
 
     /// Fills in each hit's explanation: the query terms it contains with their BM25 points
@@ -633,9 +547,9 @@ impl Engine {
         let abstracts: Vec<&str> = hits.iter().map(|h| h.paper.abstract_.as_str()).collect();
         let sentences = explain::closest_sentences(encoder, v, &abstracts)?;
         for (hit, sentence) in hits.iter_mut().zip(sentences) {
-            let terms = match &self.keyword {
-                Some(kw) => kw.explain(query, hit.doc, params.title_boost)?,
-                None => Vec::new(),
+            let terms = match self.index.keyword() {
+                Ok(kw) => kw.explain(query, hit.doc, params.title_boost)?,
+                Err(_) => Vec::new(),
             };
             let e = hit.explanation.get_or_insert_with(Explanation::default);
             e.terms = terms;
@@ -655,7 +569,7 @@ impl Engine {
     pub fn similar(&self, id: &PaperId, params: &SearchParams) -> Result<Results<'_>, Error> {
         params.validate(&self.limits)?;
         let doc = self.doc(id)?;
-        let mut results = self.rank(self.index.vector(doc), params, &HashSet::from([doc]));
+        let mut results = self.rank(self.index.vector(doc), params, &[doc]);
         if params.explain {
             let kw = self.keyword()?;
             let paper = self.index.paper(doc);
@@ -720,7 +634,7 @@ impl Engine {
             return Err(Invalid::Cancelling.into());
         }
         q.iter_mut().for_each(|x| *x /= norm);
-        let exclude: HashSet<DocId> = pos.into_iter().chain(neg).collect();
+        let exclude: Vec<DocId> = pos.into_iter().chain(neg).collect();
         Ok(self.rank(&q, params, &exclude))
     }
 
@@ -748,52 +662,10 @@ impl Engine {
 
     /// The semantic ranking: the requested page of the papers nearest to `v` that pass the
     /// filter and are not excluded.
-    fn rank(&self, v: &[f32], params: &SearchParams, exclude: &HashSet<DocId>) -> Results<'_> {
-        let (found, total) = self.nearest(v, params.offset + params.k, params, exclude);
-        self.page(ranked_as(found, true), total, params)
-    }
-
-    /// The ranking core: the top `need` papers by cosine to `v` among those that pass the
-    /// filter and are not excluded, and how many such papers there are.
-    fn nearest(
-        &self,
-        v: &[f32],
-        need: usize,
-        params: &SearchParams,
-        exclude: &HashSet<DocId>,
-    ) -> (Vec<(DocId, Score)>, usize) {
-        let idx = &self.index;
-        let filter = &params.filter;
-        let accept = |d: DocId| !exclude.contains(&d) && filter.matches(idx.paper(d));
-        let (found, total) = if filter.is_empty() {
-            let total = idx.len()
-                - exclude
-                    .iter()
-                    .filter(|&&d| (d as usize) < idx.len())
-                    .count();
-            // Exclusions (the query paper, recommend's examples) are few: search for that
-            // many more without a filter and drop them, several times faster than
-            // hnsw_rs's filtered walk.
-            let mut found = idx.search_ann(v, need + exclude.len(), params.ef, None);
-            found.retain(|h| !exclude.contains(&h.0));
-            found.truncate(need);
-            (found, total)
-        } else {
-            let total = (0..idx.len() as DocId).filter(|&d| accept(d)).count();
-            let found = if total < EXACT_SCAN_BELOW {
-                Vec::new()
-            } else {
-                idx.search_ann(v, need, params.ef, Some(&accept))
-            };
-            (found, total)
-        };
-        let found = if found.len() < need.min(total) {
-            // The graph walk ran out of accepted candidates (or was skipped): scan exactly.
-            idx.search_exact(v, need, Some(&accept))
-        } else {
-            found
-        };
-        (found, total)
+    fn rank(&self, v: &[f32], params: &SearchParams, exclude: &[DocId]) -> Results<'_> {
+        let scope = self.index.scope(&params.filter, exclude);
+        let found = self.index.nearest(v, params.offset + params.k, &scope);
+        self.page(ranked_as(found, true), scope.total(), params)
     }
 
     /// The requested page of a ranking, each hit carrying its rank in the list(s) it came
@@ -838,57 +710,74 @@ fn ranked_as(hits: Vec<(DocId, Score)>, semantic: bool) -> Vec<Fused> {
 mod tests {
     use super::*;
 
-    fn paper(date: Option<&str>, cats: &[&str]) -> Paper {
-        Paper {
-            id: PaperId("x".into()),
-            title: "t".into(),
-            abstract_: String::new(),
-            authors: vec![],
-            date: date.map(str::to_string),
-            categories: cats.iter().map(|c| c.to_string()).collect(),
-            url: None,
-            extra: Default::default(),
+    fn dates(from: Option<&str>, to: Option<&str>) -> Filter {
+        Filter {
+            from: from.map(str::to_string),
+            to: to.map(str::to_string),
+            ..Default::default()
         }
     }
 
     #[test]
-    fn filters_by_category_and_date_prefixes() {
-        let p = paper(Some("2025-03-18"), &["cs.CL", "cs.AI"]);
-        let f = |c: Option<&str>, from: Option<&str>, to: Option<&str>| Filter {
-            category: c.map(str::to_string),
-            from: from.map(str::to_string),
-            to: to.map(str::to_string),
-        };
-        assert!(f(Some("cs.AI"), None, None).matches(&p));
-        assert!(!f(Some("cs.CV"), None, None).matches(&p));
-        assert!(f(Some("cs."), None, None).matches(&p));
-        assert!(f(Some("cs*"), None, None).matches(&p));
-        assert!(!f(Some("cs"), None, None).matches(&p));
-        assert!(f(None, Some("2025-03"), Some("2025-03")).matches(&p));
-        assert!(f(None, Some("2025"), Some("2025")).matches(&p));
-        assert!(f(None, Some("2025-03-18"), Some("2025-03-18")).matches(&p));
-        assert!(!f(None, Some("2025-03-19"), None).matches(&p));
-        assert!(!f(None, None, Some("2025-02")).matches(&p));
-        assert!(!f(None, Some("2000"), None).matches(&paper(None, &[])));
-    }
-
-    #[test]
     fn rejects_bad_dates() {
-        let bad = |from: &str| Filter {
-            from: Some(from.into()),
-            ..Default::default()
-        };
+        let bad = |from: &str| dates(Some(from), None);
         assert!(bad("2025-3-1").validate().is_err());
         assert!(bad("yesterday").validate().is_err());
         assert!(bad("2025-13").validate().is_err());
         assert!(bad("2025-03-32").validate().is_err());
         assert!(bad("2025-03").validate().is_ok());
-        let reversed = Filter {
-            from: Some("2025".into()),
-            to: Some("2024".into()),
-            ..Default::default()
+        assert!(dates(Some("2025"), Some("2024")).validate().is_err());
+    }
+
+    /// Issue 16 #12: days that do not exist were accepted.
+    #[test]
+    fn rejects_days_the_month_lacks() {
+        for bad in ["2025-02-31", "2025-02-29", "2025-04-31", "1900-02-29"] {
+            assert_eq!(
+                dates(None, Some(bad)).validate(),
+                Err(Invalid::Date {
+                    name: "to",
+                    value: bad.into()
+                })
+            );
+        }
+        assert_eq!(dates(None, Some("2024-02-29")).validate(), Ok(()));
+        assert_eq!(dates(None, Some("2000-02-29")).validate(), Ok(()));
+    }
+
+    /// Issue 16 #12: a year or month bound covers all of it, so `to=2024` reaches December.
+    #[test]
+    fn a_range_may_start_inside_the_year_or_month_it_ends() {
+        let check = |f: &str, t: &str| dates(Some(f), Some(t)).validate();
+        assert_eq!(check("2024-06", "2024"), Ok(()));
+        assert_eq!(check("2024-06-15", "2024"), Ok(()));
+        assert_eq!(check("2024-06-15", "2024-06"), Ok(()));
+        assert_eq!(check("2024", "2024-01"), Ok(()));
+        assert_eq!(
+            check("2024-07", "2024-06"),
+            Err(Invalid::DateOrder {
+                from: "2024-07".into(),
+                to: "2024-06".into()
+            })
+        );
+        assert!(check("2024-06-02", "2024-06-01").is_err());
+        assert!(check("2025-01", "2024").is_err());
+        // The range is what validation let through: June to December 2024.
+        let june_on = dates(Some("2024-06"), Some("2024"));
+        let paper = |d: &str| Paper {
+            id: "x".into(),
+            title: String::new(),
+            abstract_: String::new(),
+            authors: vec![],
+            date: Some(d.into()),
+            categories: vec![],
+            url: None,
+            extra: Default::default(),
         };
-        assert!(reversed.validate().is_err());
+        assert!(june_on.matches(&paper("2024-06-01")));
+        assert!(june_on.matches(&paper("2024-12-31")));
+        assert!(!june_on.matches(&paper("2024-05-31")));
+        assert!(!june_on.matches(&paper("2025-01-01")));
     }
 }
 

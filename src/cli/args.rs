@@ -1,6 +1,7 @@
 //! Command-line arguments. Parsing and validation only; [`super::run`] does the work.
 
 use crate::fusion::Fusion;
+use crate::index::HnswParams;
 use crate::search::Mode;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -106,13 +107,14 @@ pub struct IndexArgs {
     #[arg(long)]
     pub strict: bool,
     /// HNSW links per node (M).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(2..=256))]
+    #[arg(long, default_value_t = HnswParams::default().m as u16, value_parser = clap::value_parser!(u16).range(2..=256))]
     pub m: u16,
     /// HNSW candidate list size while building.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = HnswParams::default().ef_construction)]
     pub ef_construction: usize,
-    /// HNSW candidate list size while searching (stored in the manifest).
-    #[arg(long, default_value_t = 128)]
+    /// HNSW candidate list size while searching (stored in the manifest; every search of
+    /// the index uses it).
+    #[arg(long, default_value_t = HnswParams::default().ef_search)]
     pub ef_search: usize,
     /// Print a JSON summary of the build on stdout: {"papers","skipped","duplicates",
     /// "tokens","seconds","papers_per_second","tokens_per_second","out"}.
@@ -150,9 +152,6 @@ pub struct SearchArgs {
     /// Number of results.
     #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub k: u32,
-    /// HNSW candidate list size (default: the index's).
-    #[arg(long)]
-    pub ef: Option<usize>,
     /// Print JSON: {"results":[{"id","title","score"},...]}.
     #[arg(long)]
     pub json: bool,
@@ -182,9 +181,6 @@ pub struct SimilarArgs {
     /// Number of results.
     #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub k: u32,
-    /// HNSW candidate list size (default: the index's).
-    #[arg(long)]
-    pub ef: Option<usize>,
     /// Print JSON: {"results":[{"id","title","score"},...]}.
     #[arg(long)]
     pub json: bool,
@@ -285,7 +281,7 @@ pub struct RecallArgs {
     /// Number of query papers, drawn at random.
     #[arg(long, default_value_t = 1000)]
     pub queries: usize,
-    /// HNSW candidate list size (default: the index's).
+    /// HNSW candidate list size to measure (default: the index's `ef_search`).
     #[arg(long)]
     pub ef: Option<usize>,
     /// Seed of the query draw.

@@ -139,7 +139,6 @@ fn search(a: args::SearchArgs) -> Result<()> {
     let defaults = page_params(a.page);
     let params = SearchParams {
         k: a.k as usize,
-        ef: a.ef,
         mode: a.mode,
         explain: a.explain,
         fusion: a.fusion.unwrap_or(defaults.fusion),
@@ -153,7 +152,6 @@ fn similar(a: args::SimilarArgs) -> Result<()> {
     let engine = open_engine(&a.index)?;
     let params = SearchParams {
         k: a.k as usize,
-        ef: a.ef,
         explain: a.explain,
         ..page_params(a.page)
     };

@@ -3,8 +3,9 @@
 //! space-separated string, `versions` (`[{"version":"v1","created":"Mon, 2 Apr 2007 ..."}]`)
 //! and `update_date`. The date of a paper is its first version's date, else `update_date`.
 
-use super::{parse_date, take_string, Record};
+use super::{take_string, Record};
 use crate::paper::{Paper, PaperId};
+use crate::text::date;
 use serde_json::{Map, Value};
 
 pub(super) fn parse(mut obj: Map<String, Value>) -> Result<Record, String> {
@@ -22,9 +23,9 @@ pub(super) fn parse(mut obj: Map<String, Value>) -> Result<Record, String> {
         .and_then(|v| v.get(0))
         .and_then(|v| v.get("created"))
         .and_then(Value::as_str)
-        .and_then(parse_rfc2822_date);
+        .and_then(date::parse_rfc2822_day);
     let update_date = obj.get("update_date").and_then(Value::as_str);
-    let date = first_version.or_else(|| update_date.and_then(parse_date));
+    let date = first_version.or_else(|| update_date.and_then(date::parse_day));
     let warning = match (&date, update_date) {
         (None, Some(u)) if !u.trim().is_empty() => Some(format!(
             "invalid date '{u}' in 'update_date' (date dropped, paper kept)"
@@ -57,19 +58,6 @@ fn split_authors(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// `"Mon, 2 Apr 2007 19:18:42 GMT"` → `"2007-04-02"`.
-fn parse_rfc2822_date(s: &str) -> Option<String> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mut parts = s.split_whitespace().skip_while(|p| p.ends_with(','));
-    let day: u32 = parts.next()?.parse().ok()?;
-    let month_name = parts.next()?;
-    let month = MONTHS.iter().position(|m| *m == month_name)? + 1;
-    let year: u32 = parts.next()?.parse().ok()?;
-    parse_date(&format!("{year:04}-{month:02}-{day:02}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,14 +68,5 @@ mod tests {
             split_authors("A. One, B. Two and C. Three"),
             vec!["A. One", "B. Two", "C. Three"]
         );
-    }
-
-    #[test]
-    fn parses_version_dates() {
-        assert_eq!(
-            parse_rfc2822_date("Mon, 2 Apr 2007 19:18:42 GMT"),
-            Some("2007-04-02".into())
-        );
-        assert_eq!(parse_rfc2822_date("garbage"), None);
     }
 }

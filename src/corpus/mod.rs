@@ -22,6 +22,7 @@ mod beir;
 mod native;
 
 use crate::paper::{normalize_whitespace, Paper};
+use crate::text::date;
 use flate2::read::MultiGzDecoder;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -343,40 +344,13 @@ fn take_string_list(obj: &mut Map<String, Value>, key: &str) -> Result<Vec<Strin
     }
 }
 
-/// Accepts `YYYY-MM-DD`, optionally followed by a time (`2025-03-18T...`), and returns the
-/// date part if it is a real calendar date.
-fn parse_date(s: &str) -> Option<String> {
-    let d = s.trim().get(..10)?;
-    let b = d.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)) {
-        return None;
-    }
-    let rest = &s.trim()[10..];
-    if !(rest.is_empty() || rest.starts_with(['T', ' '])) {
-        return None;
-    }
-    let year: u32 = d[0..4].parse().ok()?;
-    let month: u32 = d[5..7].parse().ok()?;
-    let day: u32 = d[8..10].parse().ok()?;
-    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    (1..=days).contains(&day).then(|| d.to_string())
-}
-
 /// Takes a date field: `Ok(None)` when absent, `Err(message)` when present but invalid
 /// (the caller keeps the paper and reports the message as a warning).
 fn take_date(obj: &mut Map<String, Value>, key: &str) -> Result<Option<String>, String> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => parse_date(&s)
+        Some(Value::String(s)) => date::parse_day(&s)
             .map(Some)
             .ok_or_else(|| format!("invalid date '{s}' in '{key}' (date dropped, paper kept)")),
         Some(other) => Err(format!(
@@ -389,21 +363,6 @@ fn take_date(obj: &mut Map<String, Value>, key: &str) -> Result<Option<String>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_validated() {
-        assert_eq!(parse_date("2025-03-18"), Some("2025-03-18".into()));
-        assert_eq!(
-            parse_date("2024-02-29T10:00:00Z"),
-            Some("2024-02-29".into())
-        );
-        assert_eq!(parse_date("2025-02-29"), None);
-        assert_eq!(parse_date("2025-13-01"), None);
-        assert_eq!(parse_date("18/03/2025"), None);
-        assert_eq!(parse_date("2025-03-1"), None);
-        assert_eq!(parse_date("2025-03-18x"), None);
-        assert_eq!(parse_date("é"), None);
-    }
 
     #[test]
     fn detects_formats() {

@@ -1,6 +1,7 @@
 //! Recall of the approximate (HNSW) layer against exact search.
 
-use crate::index::Index;
+use crate::filter::DocMask;
+use crate::index::{Index, VectorSearch};
 use crate::paper::DocId;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -28,9 +29,17 @@ pub struct RecallReport {
 ///
 /// Queries are the stored vectors of `queries` papers drawn at random (seeded) from the
 /// index; each query's own paper is excluded from both result lists, exactly as
-/// `similar` does, so the figure is the recall a "papers like this" user gets.
+/// `similar` does, so the figure is the recall a "papers like this" user gets. `ef`
+/// overrides the manifest's `ef_search`.
 pub fn recall_at_10(index: &Index, queries: usize, ef: Option<usize>, seed: u64) -> RecallReport {
     const K: usize = 10;
+    let hnsw = index.hnsw();
+    let hnsw = match ef {
+        Some(ef) => hnsw.with_ef(ef),
+        None => hnsw,
+    };
+    let flat = index.flat();
+    let mut not_self = DocMask::all(index.len());
     let mut docs: Vec<DocId> = (0..index.len() as DocId).collect();
     docs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     docs.truncate(queries);
@@ -38,15 +47,16 @@ pub fn recall_at_10(index: &Index, queries: usize, ef: Option<usize>, seed: u64)
     let mut recalls = Vec::with_capacity(docs.len());
     for &q in &docs {
         let v = index.vector(q);
-        let not_self = move |d: DocId| d != q;
         let t = Instant::now();
         // As `similar` does: one more than needed, then the query paper dropped.
-        let mut approx = index.search_ann(v, K + 1, ef, None);
+        let mut approx = hnsw.search(v, K + 1, None);
         approx.retain(|h| h.0 != q);
         approx.truncate(K);
         ann_t += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let exact = index.search_exact(v, K, Some(&not_self));
+        not_self.remove(q);
+        let exact = flat.search(v, K, Some(&not_self));
+        not_self.insert(q);
         exact_t += t.elapsed().as_secs_f64();
         let truth: HashSet<DocId> = exact.iter().map(|h| h.0).collect();
         let found = approx.iter().filter(|h| truth.contains(&h.0)).count();
@@ -58,7 +68,7 @@ pub fn recall_at_10(index: &Index, queries: usize, ef: Option<usize>, seed: u64)
         min_recall: recalls.iter().copied().fold(1.0, f64::min),
         queries: recalls.len(),
         papers: index.len(),
-        ef_search: ef.unwrap_or(index.manifest().hnsw.ef_search),
+        ef_search: hnsw.ef(),
         ann_ms: ann_t * 1000.0 / n,
         exact_ms: exact_t * 1000.0 / n,
     }

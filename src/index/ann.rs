@@ -8,6 +8,7 @@
 //! vectors, so the clamp never shows.
 
 use super::Error;
+use crate::filter::DocMask;
 use crate::paper::DocId;
 use crate::vector::{bf16_bits, dot, Simd};
 use hnsw_rs::anndists::dist::Distance;
@@ -199,7 +200,7 @@ impl Ann {
     }
 
     /// Up to `k` nearest ids by the BF16 distances, best first, searching with a beam of
-    /// `ef` (at least `k`). `filter`, when given, restricts results to ids it accepts
+    /// `ef` (at least `k`). `mask`, when given, restricts results to the ids it holds
     /// (the walk still passes through the others). Ask for a few more than needed and
     /// re-score them exactly: near-ties may be out of order by ~1e-4.
     pub(super) fn search(
@@ -207,7 +208,7 @@ impl Ann {
         query: &[f32],
         k: usize,
         ef: usize,
-        filter: Option<&dyn Fn(DocId) -> bool>,
+        mask: Option<&DocMask>,
     ) -> Vec<DocId> {
         if k == 0 || self.len() == 0 {
             return Vec::new();
@@ -218,19 +219,19 @@ impl Ann {
             match Simd::current() {
                 Simd::Avx512Bf16 if self.dim.is_multiple_of(32) => {
                     // SAFETY: `Simd::current` never exceeds what the CPU supports.
-                    return unsafe { self.search_avx512bf16(scratch, query, k, ef, filter) };
+                    return unsafe { self.search_avx512bf16(scratch, query, k, ef, mask) };
                 }
                 Simd::Avx512 | Simd::Avx512Bf16 => {
                     // SAFETY: as above.
-                    return unsafe { self.search_avx512(scratch, query, k, ef, filter) };
+                    return unsafe { self.search_avx512(scratch, query, k, ef, mask) };
                 }
                 Simd::Avx2 => {
                     // SAFETY: as above.
-                    return unsafe { self.search_avx2(scratch, query, k, ef, filter) };
+                    return unsafe { self.search_avx2(scratch, query, k, ef, mask) };
                 }
                 Simd::Generic => {}
             }
-            self.search_impl(scratch, &F32Query(query), k, ef, filter)
+            self.search_impl(scratch, &F32Query(query), k, ef, mask)
         })
     }
 
@@ -247,12 +248,12 @@ impl Ann {
         query: &[f32],
         k: usize,
         ef: usize,
-        filter: Option<&dyn Fn(DocId) -> bool>,
+        mask: Option<&DocMask>,
     ) -> Vec<DocId> {
         let mut q = std::mem::take(&mut scratch.query);
         q.clear();
         q.extend(query.iter().copied().map(bf16_bits));
-        let found = self.search_impl(scratch, &Bf16Query(&q), k, ef, filter);
+        let found = self.search_impl(scratch, &Bf16Query(&q), k, ef, mask);
         scratch.query = q;
         found
     }
@@ -266,9 +267,9 @@ impl Ann {
         query: &[f32],
         k: usize,
         ef: usize,
-        filter: Option<&dyn Fn(DocId) -> bool>,
+        mask: Option<&DocMask>,
     ) -> Vec<DocId> {
-        self.search_impl(scratch, &F32Query(query), k, ef, filter)
+        self.search_impl(scratch, &F32Query(query), k, ef, mask)
     }
 
     /// The same for AVX2.
@@ -280,9 +281,9 @@ impl Ann {
         query: &[f32],
         k: usize,
         ef: usize,
-        filter: Option<&dyn Fn(DocId) -> bool>,
+        mask: Option<&DocMask>,
     ) -> Vec<DocId> {
-        self.search_impl(scratch, &F32Query(query), k, ef, filter)
+        self.search_impl(scratch, &F32Query(query), k, ef, mask)
     }
 
     #[inline(always)]
@@ -292,7 +293,7 @@ impl Ann {
         query: &Q,
         k: usize,
         ef: usize,
-        filter: Option<&dyn Fn(DocId) -> bool>,
+        mask: Option<&DocMask>,
     ) -> Vec<DocId> {
         // Not a closure: closures are compiled without the caller's target features
         // unless inlined, and this is the innermost loop.
@@ -326,7 +327,7 @@ impl Ann {
         }
         // Best-first beam search on layer 0.
         let ef = ef.max(k);
-        let accept = |d: u32| filter.is_none_or(|f| f(d as DocId));
+        let accept = |d: u32| mask.is_none_or(|m| m.contains(d as DocId));
         {
             let Scratch {
                 visited,
@@ -614,6 +615,8 @@ mod tests {
             .unwrap();
         let ann = Ann::load(dir.path(), &v, dim).unwrap();
         assert_eq!(ann.len(), n);
+        let mut even = DocMask::all(n);
+        (1..n as DocId).step_by(2).for_each(|d| even.remove(d));
         let (mut found, mut total) = (0, 0);
         for q in (0..n).step_by(37) {
             let query = &v[q * dim..(q + 1) * dim];
@@ -622,8 +625,7 @@ mod tests {
             assert!(got.len() == 10);
             found += got.iter().filter(|d| truth.contains(d)).count();
             total += 10;
-            // A filter is honoured: only even ids come back.
-            let even = |d: DocId| d.is_multiple_of(2);
+            // A mask is honoured: only even ids come back.
             let got = ann.search(query, 10, 64, Some(&even));
             assert!(got.iter().all(|d| d.is_multiple_of(2)), "{got:?}");
         }

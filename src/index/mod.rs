@@ -1,5 +1,6 @@
-//! The index directory: everything needed to search a collection, written once, read many
-//! times.
+//! The index store: everything needed to search a collection, written once by [`build`],
+//! opened as one [`Index`] (records, vectors, HNSW graph and keyword index together) and
+//! read many times.
 //!
 //! ```text
 //! idx/
@@ -23,26 +24,40 @@
 //! that fails, is interrupted or killed leaves the previous index untouched; the leftover
 //! temporary directory is removed by the next build to the same target.
 //!
+//! **Searching.** Vector search sits behind the [`VectorSearch`] trait, with an exact
+//! ([`Flat`]) and an approximate ([`Hnsw`]) implementation. What a query may return is
+//! data, not a closure: [`Index::scope`] resolves a [`Filter`] and the papers to exclude
+//! into one [`Scope`] (a [`DocMask`] and a count), once per query, which both the vector
+//! side ([`Index::nearest`]) and the keyword side ([`KeywordIndex::search`]) read. Which
+//! implementation answers a query is the store's policy ([`Index::nearest`]): a store
+//! that filters elsewhere (a database) keeps the same two calls and answers them its own
+//! way.
+//!
 //! **Model identity.** The manifest records the sha256 of the weights that produced the
 //! vectors; [`Index::check_model`] refuses a query model with other weights, because
 //! vectors of different models are not comparable.
 
 mod ann;
 mod atomic;
+mod vector_search;
 
 pub use ann::HnswParams;
+pub use vector_search::{Flat, Hnsw, VectorSearch, RESCORE_EXTRA};
+
+pub(crate) use vector_search::sort_hits;
 
 use crate::embed::{Encoder, ModelInfo};
+use crate::filter::{DocMask, Filter};
+use crate::keyword::{self, KeywordIndex};
 use crate::paper::{DocId, Paper, PaperId, Score};
-use crate::vector::dot;
 use ann::Ann;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
+use vector_search::Vectors;
 
 /// Version of the directory layout. Bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -83,7 +98,7 @@ pub enum Error {
     #[error(transparent)]
     Embed(#[from] crate::embed::Error),
     #[error(transparent)]
-    Keyword(#[from] crate::keyword::Error),
+    Keyword(#[from] keyword::Error),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -122,7 +137,7 @@ pub struct Manifest {
     pub sources: Vec<String>,
     /// The keyword index in `keyword/`; absent in indexes built before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keyword: Option<crate::keyword::KeywordInfo>,
+    pub keyword: Option<keyword::KeywordInfo>,
 }
 
 /// Options for [`build`].
@@ -194,7 +209,7 @@ pub fn build(
     let graph_seconds = graph_start.elapsed().as_secs_f64();
     progress(Progress::Writing);
     // Inside the staging directory, so it is swapped in with the vectors or not at all.
-    let keyword = crate::keyword::build(staging.path(), &papers)?;
+    let keyword = keyword::build(staging.path(), &papers)?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         model: embedder.info().clone(),
@@ -251,26 +266,60 @@ fn write_contents(
     Ok(())
 }
 
-/// Extra HNSW candidates re-scored exactly (see [`Index::search_ann`]).
-pub const RESCORE_EXTRA: usize = 5;
+/// Below this many papers in a query's scope, a filtered query scans them exactly instead
+/// of walking the graph: as fast, and exact.
+pub const EXACT_SCAN_BELOW: usize = 2_000;
 
-/// An opened index: records, vectors and graph in memory.
+/// An opened index: records, vectors, graph and keyword index in memory, opened together.
 pub struct Index {
     path: PathBuf,
     manifest: Manifest,
     papers: Vec<Paper>,
-    /// count × dim, row-major.
-    vectors: Vec<f32>,
+    vectors: Vectors,
     by_id: HashMap<PaperId, DocId>,
     ann: Ann,
+    /// The BM25 side; `None` only for an index built before it existed (semantic only).
+    keyword: Option<KeywordIndex>,
+}
+
+/// The papers one query ranks over: those passing its filter, minus the ones it excludes
+/// (the query paper of `similar`, the examples of `recommend`), resolved against one
+/// store by [`Index::scope`] and read by both its vector and its keyword side.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// `None` when every paper is in scope.
+    mask: Option<DocMask>,
+    /// Whether the filter restricted anything (exclusions alone are few; see
+    /// [`Index::nearest`]).
+    filtered: bool,
+    excluded: usize,
+    total: usize,
+}
+
+impl Scope {
+    /// The papers in scope; `None` when that is every paper.
+    pub fn mask(&self) -> Option<&DocMask> {
+        self.mask.as_ref()
+    }
+
+    /// How many papers are in scope.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    fn contains(&self, doc: DocId) -> bool {
+        self.mask.as_ref().is_none_or(|m| m.contains(doc))
+    }
 }
 
 impl Index {
-    /// Opens the index at `path`.
+    /// Opens the index at `path`: records, vectors, graph and (when the manifest lists
+    /// one) keyword index.
     ///
     /// # Errors
     /// [`Error::NotAnIndex`], [`Error::Version`], or [`Error::Corrupt`] when the files
-    /// disagree with the manifest or with each other.
+    /// disagree with the manifest or with each other; [`Error::Keyword`] when the keyword
+    /// index the manifest lists does not open.
     pub fn open(path: &Path) -> Result<Index, Error> {
         let mpath = path.join(MANIFEST);
         if !mpath.is_file() {
@@ -319,6 +368,10 @@ impl Index {
                 ann.len()
             )));
         }
+        let keyword = match manifest.keyword {
+            Some(_) => Some(KeywordIndex::open(path, n)?),
+            None => None,
+        };
         let by_id = papers
             .iter()
             .enumerate()
@@ -326,11 +379,12 @@ impl Index {
             .collect();
         Ok(Index {
             path: path.to_path_buf(),
+            vectors: Vectors::new(vectors, manifest.dim),
             manifest,
             papers,
-            vectors,
             by_id,
             ann,
+            keyword,
         })
     }
 
@@ -384,87 +438,215 @@ impl Index {
 
     /// The stored (unit-length) vector of `doc`.
     pub fn vector(&self, doc: DocId) -> &[f32] {
-        let d = self.manifest.dim;
-        &self.vectors[doc as usize * d..(doc as usize + 1) * d]
+        self.vectors.row(doc)
     }
 
-    /// Approximate top-`k` by HNSW, best first, with exact cosine scores. `ef` overrides
-    /// the manifest's `ef_search`; `filter` restricts the candidates. The graph walk
-    /// ranks by BF16 distances; [`RESCORE_EXTRA`] more candidates than asked for are
-    /// re-scored with the exact vectors, so near-ties come out in their exact order.
-    pub fn search_ann(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: Option<usize>,
-        filter: Option<&dyn Fn(DocId) -> bool>,
-    ) -> Vec<(DocId, Score)> {
-        let ef = ef.unwrap_or(self.manifest.hnsw.ef_search);
-        let mut hits: Vec<(DocId, Score)> = self
-            .ann
-            .search(query, k + RESCORE_EXTRA, ef.max(k + RESCORE_EXTRA), filter)
-            .into_iter()
-            .map(|d| (d, dot(query, self.vector(d))))
-            .collect();
-        sort_hits(&mut hits);
-        hits.truncate(k);
-        hits
+    /// The keyword index.
+    ///
+    /// # Errors
+    /// [`keyword::Error::Missing`] for an index built before keyword search existed.
+    pub fn keyword(&self) -> Result<&KeywordIndex, keyword::Error> {
+        self.keyword
+            .as_ref()
+            .ok_or_else(|| keyword::Error::Missing {
+                path: self.path.clone(),
+            })
     }
 
-    /// Exact top-`k` by scanning every vector (in parallel), best first.
-    pub fn search_exact(
-        &self,
-        query: &[f32],
-        k: usize,
-        filter: Option<&(dyn Fn(DocId) -> bool + Sync)>,
-    ) -> Vec<(DocId, Score)> {
-        let d = self.manifest.dim;
-        let mut hits: Vec<(DocId, Score)> = self
-            .vectors
-            .par_chunks_exact(d)
-            .enumerate()
-            .filter(|(i, _)| filter.is_none_or(|f| f(*i as DocId)))
-            .map(|(i, v)| (i as DocId, dot(query, v)))
-            .fold(Vec::new, |acc, hit| push_top_k(acc, hit, k))
-            .reduce(Vec::new, |a, b| {
-                b.into_iter().fold(a, |acc, h| push_top_k(acc, h, k))
-            });
-        sort_hits(&mut hits);
-        hits
+    /// Approximate search by the HNSW graph, with the manifest's `ef_search` (see
+    /// [`Hnsw::with_ef`]).
+    pub fn hnsw(&self) -> Hnsw<'_> {
+        Hnsw {
+            ann: &self.ann,
+            vectors: &self.vectors,
+            ef: self.manifest.hnsw.ef_search,
+        }
     }
-}
 
-/// Best first; ties broken by DocId so results are deterministic.
-pub(crate) fn sort_hits(hits: &mut [(DocId, Score)]) {
-    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-}
+    /// Exact search, scanning every vector.
+    pub fn flat(&self) -> Flat<'_> {
+        Flat {
+            vectors: &self.vectors,
+        }
+    }
 
-/// Keeps the `k` best of `acc` plus `hit` (small k: a sorted insert beats a heap).
-fn push_top_k(mut acc: Vec<(DocId, Score)>, hit: (DocId, Score), k: usize) -> Vec<(DocId, Score)> {
-    if k == 0 {
-        return acc;
+    /// The scope of a query: the papers passing `filter`, minus those of `exclude` (ids
+    /// beyond the collection and repeats are ignored).
+    pub fn scope(&self, filter: &Filter, exclude: &[DocId]) -> Scope {
+        let filtered = !filter.is_empty();
+        let mut mask = match (filtered, exclude.is_empty()) {
+            (false, true) => None,
+            (false, false) => Some(DocMask::all(self.len())),
+            (true, _) => Some(filter.mask(&self.papers)),
+        };
+        let mut excluded = 0;
+        if let Some(m) = &mut mask {
+            for &d in exclude {
+                if m.contains(d) {
+                    m.remove(d);
+                    excluded += 1;
+                }
+            }
+        }
+        let total = mask.as_ref().map_or(self.len(), DocMask::count);
+        Scope {
+            mask,
+            filtered,
+            excluded,
+            total,
+        }
     }
-    let better =
-        |a: &(DocId, Score), b: &(DocId, Score)| a.1.total_cmp(&b.1).reverse().then(a.0.cmp(&b.0));
-    if acc.len() == k && better(&hit, &acc[k - 1]).is_ge() {
-        return acc;
+
+    /// The top `need` papers of `scope` by cosine to `v`, best first (exact scores).
+    ///
+    /// The policy that keeps pages full: without a filter, the graph is walked unfiltered
+    /// for `need` plus the excluded papers (several times faster than a filtered walk),
+    /// and those are dropped. With one, the walk keeps only papers in scope, and when it
+    /// runs out of them before `need` (a selective filter), or when fewer than
+    /// [`EXACT_SCAN_BELOW`] papers are in scope at all, the scope is scanned exactly, so
+    /// a query returns `min(need, scope.total())` papers.
+    pub fn nearest(&self, v: &[f32], need: usize, scope: &Scope) -> Vec<(DocId, Score)> {
+        let found = if !scope.filtered {
+            let mut found = self.hnsw().search(v, need + scope.excluded, None);
+            found.retain(|h| scope.contains(h.0));
+            found.truncate(need);
+            found
+        } else if scope.total < EXACT_SCAN_BELOW {
+            Vec::new()
+        } else {
+            self.hnsw().search(v, need, scope.mask())
+        };
+        if found.len() < need.min(scope.total) {
+            // The graph walk ran out of papers in scope (or was skipped): scan exactly.
+            self.flat().search(v, need, scope.mask())
+        } else {
+            found
+        }
     }
-    let pos = acc.partition_point(|h| better(h, &hit).is_lt());
-    acc.insert(pos, hit);
-    acc.truncate(k);
-    acc
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embed::Pooling;
+
+    /// A store of `n` clustered vectors without files behind it (no keyword part). Every
+    /// paper is in `cs.AI`; even ones also in `cs.EVEN`, one in 500 in `cs.RARE`.
+    fn store(n: usize) -> Index {
+        let dim = 32;
+        let (vectors, ann) = vector_search::tests::fixture(n, dim);
+        let papers: Vec<Paper> = (0..n)
+            .map(|i| {
+                let mut categories = vec!["cs.AI".to_string()];
+                if i % 2 == 0 {
+                    categories.push("cs.EVEN".into());
+                }
+                if i % 500 == 0 {
+                    categories.push("cs.RARE".into());
+                }
+                Paper {
+                    id: format!("p{i}").as_str().into(),
+                    title: String::new(),
+                    abstract_: String::new(),
+                    authors: vec![],
+                    date: None,
+                    categories,
+                    url: None,
+                    extra: Default::default(),
+                }
+            })
+            .collect();
+        Index {
+            path: PathBuf::from("test"),
+            manifest: Manifest {
+                format_version: FORMAT_VERSION,
+                model: ModelInfo {
+                    name: "test".into(),
+                    weights_sha256: String::new(),
+                    dim,
+                    pooling: Pooling::Mean,
+                    max_tokens: 0,
+                },
+                count: n,
+                dim,
+                hnsw: HnswParams::default(),
+                built_at: String::new(),
+                build_seconds: 0.0,
+                embed_seconds: 0.0,
+                graph_seconds: 0.0,
+                tokens: 0,
+                text: String::new(),
+                embedder: String::new(),
+                sources: vec![],
+                keyword: None,
+            },
+            by_id: papers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id.clone(), i as DocId))
+                .collect(),
+            papers,
+            vectors,
+            ann,
+            keyword: None,
+        }
+    }
+
+    fn category(c: &str) -> Filter {
+        Filter {
+            category: Some(c.into()),
+            ..Default::default()
+        }
+    }
 
     #[test]
-    fn top_k_keeps_best_in_order() {
-        let hits = [(0, 0.1), (1, 0.9), (2, 0.5), (3, 0.9), (4, 0.7)];
-        let top = hits
-            .iter()
-            .fold(Vec::new(), |acc, &h| push_top_k(acc, h, 3));
-        assert_eq!(top, vec![(1, 0.9), (3, 0.9), (4, 0.7)]);
+    fn scopes_count_filtered_and_excluded_papers() {
+        let idx = store(3000);
+        let all = idx.scope(&Filter::default(), &[]);
+        assert_eq!((all.mask().is_none(), all.total()), (true, 3000));
+        // Repeats and ids beyond the collection are not counted twice or at all.
+        let similar = idx.scope(&Filter::default(), &[7, 7, 9, 5000]);
+        assert_eq!(similar.total(), 2998);
+        assert!(!similar.mask().unwrap().contains(7));
+        let even = idx.scope(&category("cs.EVEN"), &[4, 5]);
+        assert_eq!(even.total(), 1499);
+        let none = idx.scope(&category("cs.NONE"), &[]);
+        assert_eq!(none.total(), 0);
+        assert!(idx.nearest(idx.vector(0), 10, &none).is_empty());
+    }
+
+    /// Pages stay full and exclusions never show, whichever path answers.
+    #[test]
+    fn nearest_fills_pages_within_scope() {
+        let idx = store(6000);
+        let q = idx.vector(3);
+        let exclude: Vec<DocId> = idx.flat().search(q, 5, None).iter().map(|h| h.0).collect();
+        for (filter, expect_total) in [
+            (Filter::default(), 6000),
+            (category("cs.EVEN"), 3000),
+            (category("cs.RARE"), 12),
+        ] {
+            let scope = idx.scope(&filter, &exclude);
+            let excluded = exclude
+                .iter()
+                .filter(|&&d| filter.matches(idx.paper(d)))
+                .count();
+            assert_eq!(scope.total(), expect_total - excluded);
+            for need in [10, 200] {
+                let got = idx.nearest(q, need, &scope);
+                assert_eq!(got.len(), need.min(scope.total()), "{filter:?}");
+                for (d, _) in &got {
+                    assert!(!exclude.contains(d));
+                    assert!(filter.matches(idx.paper(*d)));
+                }
+            }
+            // The selective filter is answered exactly.
+            if scope.total() < EXACT_SCAN_BELOW {
+                assert_eq!(
+                    idx.nearest(q, 10, &scope),
+                    idx.flat().search(q, 10, scope.mask())
+                );
+            }
+        }
     }
 }

@@ -20,12 +20,10 @@
 
 use crate::index::Index;
 use crate::paper::DocId;
+use crate::text::{words, Stemmer};
 use crate::vector::dot;
-use rust_stemmers::{Algorithm, Stemmer};
 use serde::Serialize;
 use std::collections::HashSet;
-
-use super::terms::words;
 
 /// Cosine similarity a paper needs to a keyword query's embedding. Measured on the test
 /// index: papers containing "emergent" score up to 0.41 with the bare word, papers without
@@ -113,7 +111,7 @@ pub fn about(index: &Index, query: &str, qv: &[f32]) -> Selection {
         .filter(|&d| dot(qv, index.vector(d)) >= threshold)
         .collect();
     let lexical: HashSet<DocId> = if keyword {
-        let stemmer = Stemmer::create(Algorithm::English);
+        let stemmer = Stemmer::english();
         let wanted: Vec<String> = words(query)
             .map(|w| stemmer.stem(&w).into_owned())
             .collect();
@@ -157,7 +155,7 @@ pub fn about(index: &Index, query: &str, qv: &[f32]) -> Selection {
         format!(
             "keyword query: papers whose title or abstract has a word with the Porter stem of every query word ({}), plus papers with cosine similarity >= {threshold} to the query",
             words(query)
-                .map(|w| Stemmer::create(Algorithm::English).stem(&w).into_owned())
+                .map(|w| Stemmer::english().stem(&w).into_owned())
                 .collect::<Vec<_>>()
                 .join(", ")
         )

@@ -14,8 +14,8 @@
 //! is BERTopic's `reduce_frequent_words` option: without it, on small selections, words
 //! every abstract repeats ("models", "data", "learning") still topped most topics.
 //!
-//! Terms are lowercased words (letters, digits, inner hyphens; at least one letter, two
-//! characters) and bigrams of adjacent words. English stop words (scikit-learn's list plus
+//! Terms are lowercased words ([`crate::text::words`]: letters, digits, inner hyphens; at
+//! least one letter, two characters) and bigrams of adjacent words. English stop words (scikit-learn's list plus
 //! a few words of academic boilerplate) are dropped and break bigrams, as does
 //! punctuation. Words whose Porter stem equals a stem of the query are dropped, so the
 //! query's own words ("emergent", "emergence") never label a topic. A term must occur at
@@ -27,8 +27,8 @@
 //! Memory is one hash map entry per distinct (topic, term), a few hundred MB at 118k
 //! abstracts, with no global vocabulary to build.
 
+use crate::text::{is_topic_stop_word, tokens, words, Stemmer};
 use rayon::prelude::*;
-use rust_stemmers::{Algorithm, Stemmer};
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -47,48 +47,12 @@ pub struct Excluded {
 impl Excluded {
     /// The stems of the words of `query` (none without a query).
     pub fn from_query(query: Option<&str>) -> Excluded {
-        let stemmer = Stemmer::create(Algorithm::English);
+        let stemmer = Stemmer::english();
         let stems = query
             .map(|q| words(q).map(|w| stemmer.stem(&w).into_owned()).collect())
             .unwrap_or_default();
         Excluded { stems }
     }
-}
-
-/// Lowercased words of `text`: runs of alphanumerics with inner hyphens (or apostrophes,
-/// which are dropped), at least two characters with one letter. A `None` between words
-/// marks a break (punctuation) that bigrams must not span.
-fn tokens(text: &str) -> impl Iterator<Item = Option<String>> + '_ {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let flush = |cur: &mut String, out: &mut Vec<Option<String>>| {
-        let w = cur.trim_matches('-').to_string();
-        cur.clear();
-        if w.chars().count() >= 2 && w.chars().any(char::is_alphabetic) {
-            out.push(Some(w));
-        }
-    };
-    for ch in text.chars() {
-        if ch.is_alphanumeric() {
-            cur.extend(ch.to_lowercase());
-        } else if ch == '-' && !cur.is_empty() {
-            cur.push('-');
-        } else if ch == '\'' || ch == '’' {
-            // "model's" → "models" is wrong but "model s" is worse; keep the word whole.
-        } else {
-            flush(&mut cur, &mut out);
-            if !ch.is_whitespace() {
-                out.push(None);
-            }
-        }
-    }
-    flush(&mut cur, &mut out);
-    out.into_iter()
-}
-
-/// The plain words of `text` (no breaks), lowercased.
-pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    tokens(text).flatten()
 }
 
 /// Calls `f` with every term (unigram and bigram) of `text`, after stop-word and query
@@ -103,7 +67,7 @@ fn for_each_term(text: &str, excluded: &Excluded, stemmer: &Stemmer, mut f: impl
         // Stemming only when there is something to exclude: it is the costliest step.
         let is_query =
             !excluded.stems.is_empty() && excluded.stems.contains(stemmer.stem(&w).as_ref());
-        if is_stop_word(&w) || is_query {
+        if is_topic_stop_word(&w) || is_query {
             prev = None;
             continue;
         }
@@ -132,7 +96,7 @@ pub fn ctfidf(docs: &[&str], topic: &[usize], k: usize, excluded: &Excluded) -> 
     let counts: Vec<HashMap<u64, u32>> = members
         .par_iter()
         .map(|docs_of| {
-            let stemmer = Stemmer::create(Algorithm::English);
+            let stemmer = Stemmer::english();
             let mut c: HashMap<u64, u32> = HashMap::new();
             for &i in docs_of {
                 for_each_term(docs[i], excluded, &stemmer, |t| {
@@ -177,7 +141,7 @@ pub fn ctfidf(docs: &[&str], topic: &[usize], k: usize, excluded: &Excluded) -> 
             scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             scored.truncate(TOP_TERMS * 4);
             let wanted: HashMap<u64, f64> = scored.into_iter().collect();
-            let stemmer = Stemmer::create(Algorithm::English);
+            let stemmer = Stemmer::english();
             let mut found: HashMap<u64, String> = HashMap::new();
             for &i in &members[t] {
                 for_each_term(docs[i], excluded, &stemmer, |term| {
@@ -206,7 +170,7 @@ pub fn ctfidf(docs: &[&str], topic: &[usize], k: usize, excluded: &Excluded) -> 
 /// a word already inside a chosen bigram and a bigram whose words were both chosen, joined
 /// by ", ".
 pub fn label(terms: &Terms) -> String {
-    let stemmer = Stemmer::create(Algorithm::English);
+    let stemmer = Stemmer::english();
     let stems =
         |t: &str| -> Vec<String> { t.split(' ').map(|w| stemmer.stem(w).into_owned()).collect() };
     let mut chosen: Vec<&str> = Vec::new();
@@ -245,382 +209,14 @@ pub fn label(terms: &Terms) -> String {
     }
 }
 
-fn is_stop_word(w: &str) -> bool {
-    STOP_WORDS.binary_search(&w).is_ok()
-}
-
-/// scikit-learn's `ENGLISH_STOP_WORDS` plus academic boilerplate ("paper", "propose",
-/// "approach", "results", ...), sorted for binary search.
-const STOP_WORDS: &[&str] = &[
-    "a",
-    "about",
-    "above",
-    "across",
-    "after",
-    "afterwards",
-    "again",
-    "against",
-    "all",
-    "almost",
-    "alone",
-    "along",
-    "already",
-    "also",
-    "although",
-    "always",
-    "am",
-    "among",
-    "amongst",
-    "amoungst",
-    "amount",
-    "an",
-    "and",
-    "another",
-    "any",
-    "anyhow",
-    "anyone",
-    "anything",
-    "anyway",
-    "anywhere",
-    "approach",
-    "approaches",
-    "are",
-    "around",
-    "as",
-    "at",
-    "back",
-    "based",
-    "be",
-    "became",
-    "because",
-    "become",
-    "becomes",
-    "becoming",
-    "been",
-    "before",
-    "beforehand",
-    "behind",
-    "being",
-    "below",
-    "beside",
-    "besides",
-    "between",
-    "beyond",
-    "bill",
-    "both",
-    "bottom",
-    "but",
-    "by",
-    "call",
-    "can",
-    "cannot",
-    "cant",
-    "co",
-    "con",
-    "could",
-    "couldnt",
-    "cry",
-    "de",
-    "demonstrate",
-    "describe",
-    "detail",
-    "do",
-    "does",
-    "done",
-    "down",
-    "due",
-    "during",
-    "each",
-    "eg",
-    "eight",
-    "either",
-    "eleven",
-    "else",
-    "elsewhere",
-    "empty",
-    "enough",
-    "et",
-    "etc",
-    "even",
-    "ever",
-    "every",
-    "everyone",
-    "everything",
-    "everywhere",
-    "except",
-    "few",
-    "fifteen",
-    "fifty",
-    "fill",
-    "find",
-    "fire",
-    "first",
-    "five",
-    "for",
-    "former",
-    "formerly",
-    "forty",
-    "found",
-    "four",
-    "from",
-    "front",
-    "full",
-    "further",
-    "get",
-    "give",
-    "go",
-    "had",
-    "has",
-    "hasnt",
-    "have",
-    "he",
-    "hence",
-    "her",
-    "here",
-    "hereafter",
-    "hereby",
-    "herein",
-    "hereupon",
-    "hers",
-    "herself",
-    "him",
-    "himself",
-    "his",
-    "how",
-    "however",
-    "hundred",
-    "ie",
-    "if",
-    "in",
-    "inc",
-    "indeed",
-    "interest",
-    "into",
-    "is",
-    "it",
-    "its",
-    "itself",
-    "keep",
-    "last",
-    "latter",
-    "latterly",
-    "least",
-    "less",
-    "ltd",
-    "made",
-    "many",
-    "may",
-    "me",
-    "meanwhile",
-    "method",
-    "methods",
-    "might",
-    "mill",
-    "mine",
-    "more",
-    "moreover",
-    "most",
-    "mostly",
-    "move",
-    "much",
-    "must",
-    "my",
-    "myself",
-    "name",
-    "namely",
-    "neither",
-    "never",
-    "nevertheless",
-    "new",
-    "next",
-    "nine",
-    "no",
-    "nobody",
-    "none",
-    "noone",
-    "nor",
-    "not",
-    "nothing",
-    "novel",
-    "now",
-    "nowhere",
-    "of",
-    "off",
-    "often",
-    "on",
-    "once",
-    "one",
-    "only",
-    "onto",
-    "or",
-    "other",
-    "others",
-    "otherwise",
-    "our",
-    "ours",
-    "ourselves",
-    "out",
-    "over",
-    "own",
-    "paper",
-    "part",
-    "per",
-    "perhaps",
-    "please",
-    "propose",
-    "proposed",
-    "put",
-    "rather",
-    "re",
-    "result",
-    "results",
-    "same",
-    "see",
-    "seem",
-    "seemed",
-    "seeming",
-    "seems",
-    "serious",
-    "several",
-    "she",
-    "should",
-    "show",
-    "shows",
-    "side",
-    "since",
-    "sincere",
-    "six",
-    "sixty",
-    "so",
-    "some",
-    "somehow",
-    "someone",
-    "something",
-    "sometime",
-    "sometimes",
-    "somewhere",
-    "still",
-    "study",
-    "such",
-    "system",
-    "take",
-    "ten",
-    "than",
-    "that",
-    "the",
-    "their",
-    "them",
-    "themselves",
-    "then",
-    "thence",
-    "there",
-    "thereafter",
-    "thereby",
-    "therefore",
-    "therein",
-    "thereupon",
-    "these",
-    "they",
-    "thick",
-    "thin",
-    "third",
-    "this",
-    "those",
-    "though",
-    "three",
-    "through",
-    "throughout",
-    "thru",
-    "thus",
-    "to",
-    "together",
-    "too",
-    "top",
-    "toward",
-    "towards",
-    "twelve",
-    "twenty",
-    "two",
-    "un",
-    "under",
-    "until",
-    "up",
-    "upon",
-    "us",
-    "use",
-    "used",
-    "using",
-    "very",
-    "via",
-    "was",
-    "we",
-    "well",
-    "were",
-    "what",
-    "whatever",
-    "when",
-    "whence",
-    "whenever",
-    "where",
-    "whereafter",
-    "whereas",
-    "whereby",
-    "wherein",
-    "whereupon",
-    "wherever",
-    "whether",
-    "which",
-    "while",
-    "whither",
-    "who",
-    "whoever",
-    "whole",
-    "whom",
-    "whose",
-    "why",
-    "will",
-    "with",
-    "within",
-    "without",
-    "work",
-    "would",
-    "yet",
-    "you",
-    "your",
-    "yours",
-    "yourself",
-    "yourselves",
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn stop_words_are_sorted() {
-        assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
-    }
-
-    #[test]
-    fn tokens_keep_hyphens_and_mark_breaks() {
-        let t: Vec<Option<String>> = tokens("Self-supervised NeRF, in 3D.").collect();
-        assert_eq!(
-            t,
-            vec![
-                Some("self-supervised".into()),
-                Some("nerf".into()),
-                None,
-                Some("in".into()),
-                Some("3d".into()),
-                None
-            ]
-        );
-    }
-
-    #[test]
     fn query_forms_and_stop_words_are_not_terms() {
         let ex = Excluded::from_query(Some("emergent"));
-        let st = Stemmer::create(Algorithm::English);
+        let st = Stemmer::english();
         let mut got = Vec::new();
         for_each_term(
             "The emergence of emergent misalignment, emerging fast",
