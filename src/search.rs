@@ -40,13 +40,6 @@ pub enum Error {
     /// The request itself is wrong: the caller can fix it.
     #[error(transparent)]
     Invalid(#[from] Invalid),
-    #[error("index was built with model {index_model} (weights sha256 {index_sha:.12}…) but the query model is {model} ({model_sha:.12}…); pass --model with the index's model, or rebuild the index with this one")]
-    ModelMismatch {
-        index_model: String,
-        index_sha: String,
-        model: String,
-        model_sha: String,
-    },
     #[error(transparent)]
     Index(#[from] index::Error),
     #[error(transparent)]
@@ -399,21 +392,9 @@ impl Engine {
     /// vectors of different models are not comparable.
     ///
     /// # Errors
-    /// [`Error::ModelMismatch`].
+    /// [`index::Error::ModelMismatch`].
     pub fn check_model(&self, model: &ModelInfo) -> Result<(), Error> {
-        let m = &self.index.manifest().model;
-        if m.weights_sha256 != model.weights_sha256
-            || m.pooling != model.pooling
-            || m.dim != model.dim
-        {
-            return Err(Error::ModelMismatch {
-                index_model: m.name.clone(),
-                index_sha: m.weights_sha256.clone(),
-                model: model.name.clone(),
-                model_sha: model.weights_sha256.clone(),
-            });
-        }
-        Ok(())
+        Ok(self.index.check_model(model)?)
     }
 
     /// The keyword index.

@@ -194,7 +194,10 @@ fn a_query_model_other_than_the_index_s_is_refused() {
     let err = e
         .search("kagome", &SearchParams::default(), &other)
         .unwrap_err();
-    assert!(matches!(err, Error::ModelMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Index(index::Error::ModelMismatch { .. })),
+        "{err}"
+    );
     // Keyword mode needs no model, so any encoder will do.
     let keyword = SearchParams {
         mode: Mode::Keyword,
