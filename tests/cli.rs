@@ -264,6 +264,44 @@ fn index_reports_bad_lines_and_refuses_to_clobber_other_directories() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(precious.join("thesis.tex").is_file());
+
+    // A file that merely is called manifest.json does not make a directory an index
+    // (it was wiped: issue 16 #1) ...
+    let fake = tmp.path().join("fake");
+    std::fs::create_dir(&fake).unwrap();
+    std::fs::write(fake.join("manifest.json"), "{}").unwrap();
+    std::fs::write(fake.join("precious.txt"), "x").unwrap();
+    let out = paperscope(&[
+        "index",
+        "--out",
+        fake.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a paperscope index"));
+    assert!(fake.join("precious.txt").is_file());
+    // ... and a real index with someone's file in it is not replaced either.
+    std::fs::write(idx.join("notes.md"), "mine").unwrap();
+    let out = paperscope(&[
+        "index",
+        "--out",
+        idx.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("notes.md, which is not part of an index"),
+        "{err}"
+    );
+    assert!(idx.join("notes.md").is_file());
+    std::fs::remove_file(idx.join("notes.md")).unwrap();
+    ok(&[
+        "index",
+        "--out",
+        idx.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
 }
 
 #[test]

@@ -76,8 +76,8 @@ pub enum Error {
     },
     #[error("{path} is not a paperscope index (no {MANIFEST}); build one with `paperscope index --out {path} FILE...`")]
     NotAnIndex { path: PathBuf },
-    #[error("refusing to replace {path}: it exists and is not a paperscope index")]
-    WouldClobber { path: PathBuf },
+    #[error("refusing to replace {path}: {why}; choose another --out, or move it away")]
+    WouldClobber { path: PathBuf, why: String },
     #[error("{path}: index format version {found}, this paperscope reads version {FORMAT_VERSION}; rebuild it with `paperscope index`")]
     Version { path: PathBuf, found: u32 },
     #[error("index was built with model {index_model} (weights sha256 {index_sha:.12}…) but the loaded model is {model} ({model_sha:.12}…); pass --model with the index's model, or rebuild the index with this one")]
@@ -176,16 +176,7 @@ pub fn build(
     if papers.is_empty() {
         return Err(Error::Empty);
     }
-    if out.exists() && !out.join(MANIFEST).is_file() {
-        let empty_dir = fs::read_dir(out)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
-        if !empty_dir {
-            return Err(Error::WouldClobber {
-                path: out.to_path_buf(),
-            });
-        }
-    }
+    check_replaceable(out)?;
     let staging = atomic::Staging::new(out)?;
     let start = Instant::now();
     let texts: Vec<String> = papers.iter().map(Paper::text).collect();
@@ -229,6 +220,61 @@ pub fn build(
     write_contents(staging.path(), &manifest, &papers, &flat, &ann)?;
     staging.commit()?;
     Ok(manifest)
+}
+
+/// What an index directory may contain: anything else in `out` is someone's data, and a
+/// build (which swaps the whole directory) would delete it.
+const INDEX_ENTRIES: [&str; 6] = [
+    MANIFEST,
+    PAPERS,
+    VECTORS,
+    "hnsw.hnsw.graph",
+    "hnsw.hnsw.data",
+    crate::keyword::DIR,
+];
+
+/// `out` may be replaced by a build only when it does not exist, is empty, or is a
+/// paperscope index: a manifest that reads as one, and nothing but an index's entries.
+/// (Before, any directory with a file named `manifest.json` was replaced, whatever else
+/// it held.)
+fn check_replaceable(out: &Path) -> Result<(), Error> {
+    let clobber = |why: String| Error::WouldClobber {
+        path: out.to_path_buf(),
+        why,
+    };
+    let entries = match fs::read_dir(out) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(clobber("it is a file".into()))
+        }
+        Err(e) => return Err(io_err(out)(e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        names.push(entry.map_err(io_err(out))?.file_name());
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    let manifest = out.join(MANIFEST);
+    let is_manifest = fs::read_to_string(&manifest)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v.get("format_version").is_some() && v.get("model").is_some());
+    if !is_manifest {
+        return Err(clobber("it exists and is not a paperscope index".into()));
+    }
+    if let Some(other) = names
+        .iter()
+        .find(|n| !INDEX_ENTRIES.iter().any(|e| n.as_os_str() == *e))
+    {
+        return Err(clobber(format!(
+            "it holds {}, which is not part of an index",
+            other.to_string_lossy()
+        )));
+    }
+    Ok(())
 }
 
 fn write_contents(
