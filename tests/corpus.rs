@@ -194,3 +194,79 @@ fn a_missing_file_is_an_error_naming_it() {
     let err = read_files(&["/nonexistent/papers.jsonl"], &ReadOptions::default()).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/papers.jsonl"));
 }
+
+/// Issue 16 #8 and #13: oversized ids and fields, invalid UTF-8 and a damaged .gz are
+/// reported per record, and the good records are kept (strict mode stops instead).
+#[test]
+fn oversized_records_bad_bytes_and_a_truncated_gz_are_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_abstract = "word ".repeat(40_000); // 200,000 bytes
+    let mut text = String::new();
+    text += r#"{"id":"ok-1","title":"Graph networks","abstract":"For molecules."}"#;
+    text += "\n";
+    text += &serde_json::json!({"id": "x".repeat(2_000), "title": "Long id"}).to_string();
+    text += "\n";
+    text +=
+        &serde_json::json!({"id": "big", "title": "Big", "abstract": long_abstract}).to_string();
+    text += "\n";
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(b"{\"id\":\"bad-utf8\",\"title\":\"caf\xe9\"}\n");
+    let plain = dir.path().join("mixed.jsonl");
+    std::fs::write(&plain, &bytes).unwrap();
+
+    let corpus = read_files(&[&plain], &ReadOptions::default()).unwrap();
+    let ids: Vec<&str> = corpus.papers.iter().map(|p| p.id.0.as_str()).collect();
+    assert_eq!(ids, ["ok-1", "big", "bad-utf8"]);
+    let reasons: Vec<String> = corpus
+        .report
+        .problems
+        .iter()
+        .map(|p| format!("{}:{} {}", p.path.display(), p.line, p.reason))
+        .collect();
+    let has = |line: usize, what: &str| {
+        reasons
+            .iter()
+            .any(|r| r.contains(&format!("mixed.jsonl:{line} ")) && r.contains(what))
+    };
+    assert!(has(2, "id of 2000 bytes, longer than 1024"), "{reasons:?}");
+    assert!(has(3, "abstract of 200000 bytes cut to"), "{reasons:?}");
+    assert!(has(4, "invalid UTF-8"), "{reasons:?}");
+    let big = &corpus.papers[1];
+    assert!(big.abstract_.len() <= paperscope::corpus::MAX_FIELD_BYTES);
+    assert!(big.title == "Big" && big.abstract_.starts_with("word word"));
+    // --strict stops at the first of them.
+    let strict = ReadOptions {
+        strict: true,
+        ..Default::default()
+    };
+    let err = read_files(&[&plain], &strict).unwrap_err().to_string();
+    assert!(
+        err.contains(":2:") && err.contains("longer than 1024"),
+        "{err}"
+    );
+
+    // A .gz cut short: the records before the damage are kept, the loss is reported.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for i in 0..2_000 {
+        writeln!(
+            gz,
+            r#"{{"id":"p{i}","title":"Paper number {i} on graphs"}}"#
+        )
+        .unwrap();
+    }
+    let whole = gz.finish().unwrap();
+    let cut = dir.path().join("cut.jsonl.gz");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let corpus = read_files(&[&cut], &ReadOptions::default()).unwrap();
+    assert!(
+        corpus.papers.len() > 100 && corpus.papers.len() < 2_000,
+        "{}",
+        corpus.papers.len()
+    );
+    let last = corpus.report.problems.last().unwrap();
+    assert!(
+        last.reason.contains("the rest of this file is skipped"),
+        "{last:?}"
+    );
+    assert!(read_files(&[&cut], &strict).is_err());
+}

@@ -193,17 +193,34 @@ fn read_one(
             break;
         }
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| Error::Read {
-                path: path.to_path_buf(),
-                line: line_no + 1,
-                source,
-            })?;
+        let n = match reader.read_until(b'\n', &mut buf) {
+            Ok(n) => n,
+            // A damaged file (a truncated .gz, a read error): with --strict it stops the
+            // build; otherwise the records read so far are kept and the rest of this file
+            // is reported as lost.
+            Err(source) if opts.strict => {
+                return Err(Error::Read {
+                    path: path.to_path_buf(),
+                    line: line_no + 1,
+                    source,
+                })
+            }
+            Err(e) => {
+                report.problems.push(Problem {
+                    path: path.to_path_buf(),
+                    line: line_no + 1,
+                    reason: format!("cannot read on ({e}); the rest of this file is skipped"),
+                    skipped: true,
+                });
+                report.skipped += 1;
+                break;
+            }
+        };
         if n == 0 {
             break;
         }
         line_no += 1;
+        let utf8 = std::str::from_utf8(&buf).is_ok();
         let text = String::from_utf8_lossy(&buf);
         let text = text.trim();
         if text.is_empty() {
@@ -226,6 +243,12 @@ fn read_one(
             report.problems.push(p);
             Ok(())
         };
+        if !utf8 {
+            problem(
+                "invalid UTF-8 (the bad bytes were replaced by U+FFFD)".into(),
+                false,
+            )?;
+        }
         let obj = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(obj)) => obj,
             Ok(other) => {
@@ -257,6 +280,33 @@ fn read_one(
             problem("empty id".into(), true)?;
             continue;
         }
+        if paper.id.0.len() > MAX_ID_BYTES {
+            problem(
+                format!(
+                    "id of {} bytes, longer than {MAX_ID_BYTES}",
+                    paper.id.0.len()
+                ),
+                true,
+            )?;
+            continue;
+        }
+        for (field, text) in [
+            ("title", &mut paper.title),
+            ("abstract", &mut paper.abstract_),
+        ] {
+            if text.len() > MAX_FIELD_BYTES {
+                let was = text.len();
+                cut_at_char(text, MAX_FIELD_BYTES);
+                problem(
+                    format!(
+                        "paper {}: {field} of {was} bytes cut to {}",
+                        paper.id,
+                        text.len()
+                    ),
+                    false,
+                )?;
+            }
+        }
         if paper.title.is_empty() && paper.abstract_.is_empty() {
             problem(
                 format!("paper {}: no title and no abstract", paper.id),
@@ -278,6 +328,25 @@ fn read_one(
         corpus.papers.push(paper);
     }
     Ok(())
+}
+
+/// Longest id accepted, in bytes: ids are keys, shown in every result line and URL; a
+/// record with a longer one is skipped and reported.
+pub const MAX_ID_BYTES: usize = 1_024;
+
+/// Longest title or abstract kept, in bytes (64 KiB, some 30 times the longest arXiv
+/// abstract): a longer one is cut, with a warning. Why: everything downstream (the keyword
+/// index, explanations' sentence splitting, the records file) is linear in it, and one
+/// 50 MB abstract cost gigabytes and minutes.
+pub const MAX_FIELD_BYTES: usize = 64 << 10;
+
+/// Truncates `s` to at most `max` bytes, at a character boundary.
+fn cut_at_char(s: &mut String, max: usize) {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
 }
 
 fn normalize(p: &mut Paper) {
