@@ -494,26 +494,63 @@ fn index_json_summarises_the_build_on_stdout() {
     let rate = out["tokens_per_second"].as_f64().unwrap();
     assert!((rate - tokens / seconds).abs() < 1e-6 * rate, "{out}");
     assert_eq!(manifest(&idx)["tokens"].as_f64().unwrap(), tokens);
+
+    // The manifest records every build option: reading, graph and engine.
+    ok(&[
+        "--cpu",
+        "avx2",
+        "index",
+        "--limit",
+        "7",
+        "--strict",
+        "--m",
+        "12",
+        "--backend",
+        "portable",
+        "--out",
+        idx.to_str().unwrap(),
+        common::seed_file().to_str().unwrap(),
+    ]);
+    let m = manifest(&idx);
+    assert_eq!(m["count"], 7, "{m}");
+    assert_eq!(m["read"]["limit"], 7, "{m}");
+    assert_eq!(m["read"]["strict"], true, "{m}");
+    assert_eq!(m["hnsw"]["m"], 12, "{m}");
+    assert_eq!(m["cpu"], "avx2", "{m}");
+    let engine = m["embedder"].as_str().unwrap();
+    assert!(
+        engine.starts_with("portable f32") && engine.contains("avx2"),
+        "{m}"
+    );
 }
 
 #[test]
 fn ids_longer_than_a_format_width_print() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("long-id.jsonl");
-    let long_id = "x".repeat(70_000);
+    // The longest id the corpus readers accept prints whole; a longer one (70,000 bytes
+    // once crashed the text output) is skipped at indexing, with the reason.
+    let long_id = "x".repeat(paperscope::corpus::MAX_ID_BYTES);
     let records = [
         serde_json::json!({"id": long_id, "title": "Kagome metals", "abstract": "Flat bands in kagome lattices."}),
         serde_json::json!({"id": "short", "title": "Kagome superconductors", "abstract": "Flat bands and superconductivity."}),
+        serde_json::json!({"id": "y".repeat(70_000), "title": "Kagome magnets", "abstract": "Flat bands again."}),
     ];
     let text: String = records.iter().map(|r| format!("{r}\n")).collect();
     std::fs::write(&file, text).unwrap();
     let idx = tmp.path().join("idx");
-    ok(&[
+    let built = paperscope(&[
         "index",
         "--out",
         idx.to_str().unwrap(),
         file.to_str().unwrap(),
     ]);
+    let err = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{err}");
+    assert!(
+        err.contains("long-id.jsonl:3: id of 70000 bytes, longer than 1024"),
+        "{err}"
+    );
     let idx = idx.to_str().unwrap();
     let out = ok(&["search", "--index", idx, "--mode", "semantic", "kagome"]);
     assert_eq!(out.lines().count(), 2, "{out}");

@@ -227,7 +227,7 @@ fn an_index_without_keyword_part_still_serves_semantic_and_says_rebuild() {
     ])));
     assert_eq!(found.len(), 2);
     let out = paperscope(&["search", "--index", old, "emergent misalignment"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("no keyword index") && err.contains("rebuild"),
@@ -402,7 +402,7 @@ fn eval_retrieval_reads_jsonl_qrels_and_reports_bad_files() {
     let bad = dir.path().join("bad.tsv");
     std::fs::write(&bad, "query-id\tcorpus-id\tscore\n1\t2\n").unwrap();
     let out = run(&bad);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.tsv:2"));
 }
 

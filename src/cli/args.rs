@@ -150,13 +150,13 @@ pub struct SearchArgs {
     #[command(flatten)]
     pub model: ModelArg,
     /// Number of results.
-    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
-    pub k: u32,
+    #[arg(short, default_value_t = crate::search::SearchParams::default().k)]
+    pub k: usize,
     /// Print JSON: {"results":[{"id","title","score"},...]}.
     #[arg(long)]
     pub json: bool,
     /// Retrieval mode: semantic (embeddings), keyword (BM25) or hybrid (both, fused).
-    #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
+    #[arg(long, default_value_t = Mode::default(), value_parser = parse_mode)]
     pub mode: Mode,
     /// Add to each result why it was found: shared terms with their BM25 points, the
     /// abstract sentence closest to the query, its rank in each list.
@@ -179,8 +179,8 @@ pub struct SimilarArgs {
     #[arg(long, value_name = "DIR")]
     pub index: PathBuf,
     /// Number of results.
-    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
-    pub k: u32,
+    #[arg(short, default_value_t = crate::search::SearchParams::default().k)]
+    pub k: usize,
     /// Print JSON: {"results":[{"id","title","score"},...]}.
     #[arg(long)]
     pub json: bool,
@@ -253,7 +253,7 @@ pub struct RetrievalArgs {
     #[arg(long, value_name = "FILE")]
     pub qrels: PathBuf,
     /// Retrieval mode: semantic (embeddings), keyword (BM25) or hybrid (both, fused).
-    #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
+    #[arg(long, default_value_t = Mode::default(), value_parser = parse_mode)]
     pub mode: Mode,
     /// Index directory for the corpus: reused if it holds an index of this corpus, else
     /// built there. Default: a directory in the system temp dir named after the corpus.
@@ -304,13 +304,13 @@ pub struct TopicsArgs {
     #[arg(long, value_name = "TEXT")]
     pub query: Option<String>,
     /// Number of topics, or "auto" (chosen by silhouette).
-    #[arg(long, default_value = "auto", value_parser = parse_k)]
+    #[arg(long, default_value_t = crate::topics::KChoice::default(), value_parser = parse_k)]
     pub k: crate::topics::KChoice,
     /// Seed of the clustering: same index, arguments and seed give the same output.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = crate::topics::TopicParams::default().seed)]
     pub seed: u64,
     /// Topic order: size (largest first) or growth (fastest-rising first).
-    #[arg(long, default_value = "size", value_parser = parse_sort)]
+    #[arg(long, default_value_t = crate::topics::SortBy::default(), value_parser = parse_sort)]
     pub sort: crate::topics::SortBy,
     /// Print JSON: {"topics":[...],"selection":{...},"clustering":{...}}.
     #[arg(long)]

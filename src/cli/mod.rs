@@ -97,6 +97,10 @@ fn index(a: args::IndexArgs) -> Result<()> {
             ef_search: a.ef_search,
         },
         sources: a.files.iter().map(|p| p.display().to_string()).collect(),
+        read: index::ReadRecord {
+            limit: a.limit,
+            strict: a.strict,
+        },
     };
     let read = corpus.papers.len();
     let manifest = index::build(&a.out, corpus.papers, &embedder, &opts, |p| match p {
@@ -138,7 +142,7 @@ fn search(a: args::SearchArgs) -> Result<()> {
     let encoder = load_model(&a.model)?;
     let defaults = page_params(a.page);
     let params = SearchParams {
-        k: a.k as usize,
+        k: a.k,
         mode: a.mode,
         explain: a.explain,
         fusion: a.fusion.unwrap_or(defaults.fusion),
@@ -151,7 +155,7 @@ fn search(a: args::SearchArgs) -> Result<()> {
 fn similar(a: args::SimilarArgs) -> Result<()> {
     let engine = open_engine(&a.index)?;
     let params = SearchParams {
-        k: a.k as usize,
+        k: a.k,
         explain: a.explain,
         ..page_params(a.page)
     };

@@ -135,6 +135,12 @@ pub struct Manifest {
     pub embedder: String,
     /// Input files, as given.
     pub sources: Vec<String>,
+    /// How the input was read; absent in indexes built before it was recorded.
+    #[serde(default)]
+    pub read: ReadRecord,
+    /// The process's CPU level (`--cpu`) when the vectors were computed.
+    #[serde(default)]
+    pub cpu: String,
     /// The keyword index in `keyword/`; absent in indexes built before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyword: Option<keyword::KeywordInfo>,
@@ -146,6 +152,20 @@ pub struct BuildOptions {
     pub hnsw: HnswParams,
     /// Input files, recorded in the manifest.
     pub sources: Vec<String>,
+    /// How the input was read (`--limit`, `--strict`), recorded in the manifest so that
+    /// an index says how it was made.
+    pub read: ReadRecord,
+}
+
+/// The reading options of a build, as the manifest records them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadRecord {
+    /// At most this many papers were read (`--limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// A malformed line would have stopped the build (`--strict`).
+    #[serde(default)]
+    pub strict: bool,
 }
 
 /// Progress of a build, for progress bars.
@@ -214,6 +234,8 @@ pub fn build(
         tokens,
         text: "title + \". \" + abstract (a space instead when the title ends in . ? !)".into(),
         sources: opts.sources.clone(),
+        read: opts.read.clone(),
+        cpu: crate::vector::cpu_cap().to_string(),
         embedder: embedder.describe(),
         keyword: Some(keyword),
     };
@@ -624,6 +646,8 @@ mod tests {
                 text: String::new(),
                 embedder: String::new(),
                 sources: vec![],
+                read: ReadRecord::default(),
+                cpu: String::new(),
                 keyword: None,
             },
             by_id: papers

@@ -104,6 +104,15 @@ impl FromStr for KChoice {
     }
 }
 
+impl std::fmt::Display for KChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KChoice::Auto => f.write_str("auto"),
+            KChoice::Fixed(k) => write!(f, "{k}"),
+        }
+    }
+}
+
 /// Order of the topic list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,6 +122,15 @@ pub enum SortBy {
     Size,
     /// Fastest-rising first (topics without a growth figure last).
     Growth,
+}
+
+impl std::fmt::Display for SortBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SortBy::Size => "size",
+            SortBy::Growth => "growth",
+        })
+    }
 }
 
 impl FromStr for SortBy {

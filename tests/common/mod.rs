@@ -11,8 +11,24 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Applies `PAPERSCOPE_CPU` (native, avx512, avx2, generic) to this test process as the
+/// binary applies it to its own, so that `PAPERSCOPE_CPU=avx2 cargo test` runs the
+/// in-process tests on the AVX2 paths too (the binary reads the variable itself).
+pub fn apply_cpu_level() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(level) = std::env::var("PAPERSCOPE_CPU") {
+            let cap = level
+                .parse()
+                .expect("PAPERSCOPE_CPU: native, avx512, avx2 or generic");
+            paperscope::vector::set_cpu_cap(cap).unwrap();
+        }
+    });
+}
+
 /// The real default model (fetched by scripts/fetch-model.sh; .ci/run does it first).
 pub fn model_dir() -> PathBuf {
+    apply_cpu_level();
     let dir = repo().join("models/all-MiniLM-L6-v2");
     assert!(
         dir.join("model.safetensors").is_file(),
@@ -24,6 +40,7 @@ pub fn model_dir() -> PathBuf {
 
 /// `../shared` beside the repository (CI has it).
 pub fn shared() -> PathBuf {
+    apply_cpu_level();
     let dir = repo().join("../shared");
     assert!(dir.is_dir(), "../shared not found beside the repository");
     dir
