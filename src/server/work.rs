@@ -3,7 +3,8 @@
 //! semaphore, so that neither can starve the executor nor pile up threads.
 //!
 //! * **Queries** wait for one of `2 × cores` slots (milliseconds each; the request's time
-//!   limit bounds the wait).
+//!   limit bounds the wait). The one exception is an unfiltered, unexplained `similar`:
+//!   a graph walk of well under a millisecond, which the handler runs itself.
 //! * **Heavy work** (topics: seconds of clustering) has one slot; a second request while
 //!   it is taken is refused at once (503 + `Retry-After`) instead of queueing behind it,
 //!   so a burst of topics requests cannot hold every core while searches wait.
