@@ -311,8 +311,9 @@ fn eval(mode: &str) -> (serde_json::Value, String) {
     eval_in(scifact_slice(), mode)
 }
 
-fn eval_in(s: &Slice, mode: &str) -> (serde_json::Value, String) {
-    let out = paperscope(&[
+/// `paperscope eval retrieval` on the slice's corpus, queries and judgments.
+fn run_eval(s: &Slice, index: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "eval",
         "retrieval",
         "--corpus",
@@ -322,11 +323,14 @@ fn eval_in(s: &Slice, mode: &str) -> (serde_json::Value, String) {
         "--qrels",
         s.qrels.to_str().unwrap(),
         "--index",
-        s.index.to_str().unwrap(),
-        "--mode",
-        mode,
-        "--json",
-    ]);
+        index.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    paperscope(&args)
+}
+
+fn eval_in(s: &Slice, mode: &str) -> (serde_json::Value, String) {
+    let out = run_eval(s, &s.index, &["--mode", mode, "--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
     (json(&String::from_utf8(out.stdout).unwrap()), stderr)
@@ -420,18 +424,7 @@ fn eval_retrieval_refuses_to_replace_an_index_of_another_collection() {
         common::seed_file().to_str().unwrap(),
     ]);
     let before = std::fs::read(other.join("manifest.json")).unwrap();
-    let out = paperscope(&[
-        "eval",
-        "retrieval",
-        "--corpus",
-        s.corpus.to_str().unwrap(),
-        "--queries",
-        s.queries.to_str().unwrap(),
-        "--qrels",
-        s.qrels.to_str().unwrap(),
-        "--index",
-        other.to_str().unwrap(),
-    ]);
+    let out = run_eval(s, &other, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("holds another collection"), "{stderr}");

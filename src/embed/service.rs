@@ -566,48 +566,38 @@ mod tests {
         assert_eq!((stats.batches, stats.embedded), (1, 2));
     }
 
+    type Answer = std::thread::JoinHandle<Result<Vec<Vector>, Error>>;
+
+    /// Submits one text from a thread of its own (the call blocks until answered).
+    fn submit(client: &ModelClient, text: &str, priority: Priority, cancel: &Cancel) -> Answer {
+        let (c, t, cancel) = (client.clone(), text.to_string(), cancel.clone());
+        std::thread::spawn(move || c.embed_blocking(vec![t], priority, &cancel))
+    }
+
+    /// Waits until `n` jobs are queued or running.
+    fn wait_for_jobs(service: &ModelService, n: usize) {
+        while service.stats().jobs < n {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn a_full_queue_refuses_bulk_first_and_queries_run_first() {
         // Capacity 40 tokens: a 2-token-ish query costs 3, a 60-byte text 17.
         let (service, enc, go) = gated(40);
         let client = service.client();
         let never = Cancel::never();
-        let running = {
-            let c = client.clone();
-            std::thread::spawn(move || {
-                c.embed_blocking(
-                    vec!["first".into()],
-                    Priority::Interactive,
-                    &Cancel::never(),
-                )
-            })
-        };
+        let running = submit(&client, "first", Priority::Interactive, &never);
         wait_until_taken(&service);
         let long = "x".repeat(60);
         // Bulk may fill half the capacity (20 tokens): one 17-token job fits, a second not.
-        let bulk = {
-            let (c, t) = (client.clone(), long.clone());
-            std::thread::spawn(move || c.embed_blocking(vec![t], Priority::Bulk, &Cancel::never()))
-        };
-        while service.stats().jobs < 2 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let bulk = submit(&client, &long, Priority::Bulk, &never);
+        wait_for_jobs(&service, 2);
         let refused = client.embed_blocking(vec![long.clone()], Priority::Bulk, &never);
         assert!(matches!(refused, Err(Error::Busy)), "{refused:?}");
         // A query still gets in, and runs before the waiting bulk job.
-        let query = {
-            let c = client.clone();
-            std::thread::spawn(move || {
-                c.embed_blocking(
-                    vec!["query".into()],
-                    Priority::Interactive,
-                    &Cancel::never(),
-                )
-            })
-        };
-        while service.stats().jobs < 3 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let query = submit(&client, "query", Priority::Interactive, &never);
+        wait_for_jobs(&service, 3);
         for _ in 0..3 {
             go.send(()).unwrap();
         }
@@ -625,27 +615,11 @@ mod tests {
     fn abandoned_jobs_are_skipped_and_shutdown_joins() {
         let (service, enc, go) = gated(1000);
         let client = service.client();
-        let running = {
-            let c = client.clone();
-            std::thread::spawn(move || {
-                c.embed_blocking(
-                    vec!["first".into()],
-                    Priority::Interactive,
-                    &Cancel::never(),
-                )
-            })
-        };
+        let running = submit(&client, "first", Priority::Interactive, &Cancel::never());
         wait_until_taken(&service);
-        let cancel = Cancel::never();
-        let abandoned = {
-            let (c, cancel) = (client.clone(), cancel.clone());
-            std::thread::spawn(move || {
-                c.embed_blocking(vec!["nobody waits".into()], Priority::Bulk, &cancel)
-            })
-        };
-        while service.stats().jobs < 2 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let cancel = Cancel::new();
+        let abandoned = submit(&client, "nobody waits", Priority::Bulk, &cancel);
+        wait_for_jobs(&service, 2);
         drop(cancel.on_drop());
         go.send(()).unwrap();
         running.join().unwrap().unwrap();

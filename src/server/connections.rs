@@ -126,6 +126,17 @@ impl Guarded {
     }
 }
 
+impl Guarded {
+    /// After a write: if an answer is going out, the connection's next request gets a
+    /// full period.
+    fn answered(&mut self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
+            let next = Instant::now() + self.idle;
+            self.deadline.as_mut().reset(next);
+        }
+    }
+}
+
 impl AsyncRead for Guarded {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -152,13 +163,8 @@ impl AsyncWrite for Guarded {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            // An answer is going out: the connection's next request gets a full period.
-            let next = Instant::now() + this.idle;
-            this.deadline.as_mut().reset(next);
-        }
+        let written = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.answered(&written);
         written
     }
 
@@ -175,12 +181,8 @@ impl AsyncWrite for Guarded {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            let next = Instant::now() + this.idle;
-            this.deadline.as_mut().reset(next);
-        }
+        let written = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.answered(&written);
         written
     }
 
