@@ -562,3 +562,97 @@ fn ids_longer_than_a_format_width_print() {
     let out = ok(&["similar", "--index", idx, "short"]);
     assert!(out.contains(&long_id), "{}", &out[..200]);
 }
+
+/// Issue 16 #4 and #9: damaged index files are refused with an error naming the file and
+/// the fix, before anything parses them — never a crash, never served as results.
+#[test]
+fn damaged_index_files_are_named_not_crashed_on_or_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    ok(&[
+        "index",
+        "--out",
+        good.to_str().unwrap(),
+        common::seed_file().to_str().unwrap(),
+    ]);
+    let out = ok(&["check", "--index", good.to_str().unwrap()]);
+    assert!(
+        out.contains(": ok: 25 papers,") && out.contains("match their checksums"),
+        "{out}"
+    );
+    let copy = |name: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        for e in walk(&good) {
+            let to = dir.join(e.strip_prefix(&good).unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&e, &to).unwrap();
+        }
+        dir
+    };
+    let refused = |dir: &Path, file: &str, what: &str| {
+        for args in [
+            vec!["similar", "--index", dir.to_str().unwrap(), "seed-007"],
+            vec!["check", "--index", dir.to_str().unwrap()],
+        ] {
+            let out = paperscope(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.contains(file) && err.contains(what), "{args:?}: {err}");
+            assert!(err.contains("rebuild"), "{err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    };
+    // 16 flipped bytes in the graph (hnsw_rs aborted on a 6.7e15-byte allocation).
+    let d = copy("flipped-graph");
+    let g = d.join("hnsw.hnsw.graph");
+    let mut bytes = std::fs::read(&g).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 16].iter_mut().for_each(|b| *b ^= 0xff);
+    std::fs::write(&g, bytes).unwrap();
+    refused(&d, "hnsw.hnsw.graph", "checksum");
+    // A truncated copy of the graph's vectors.
+    let d = copy("truncated-data");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.join("hnsw.hnsw.data"))
+        .unwrap();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len / 2).unwrap();
+    refused(&d, "hnsw.hnsw.data", "the manifest says");
+    // Two records swapped: every file still parses.
+    let d = copy("swapped-records");
+    let p = d.join("papers.jsonl");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.swap(3, 4);
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    refused(&d, "papers.jsonl", "checksum");
+    // A NaN row whose checksum was updated too (a bug, not bit rot): still refused.
+    let d = copy("nan-row");
+    let v = d.join("vectors.f32");
+    let mut bytes = std::fs::read(&v).unwrap();
+    let row = 384 * 4 * 3;
+    bytes[row..row + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&v, &bytes).unwrap();
+    let mpath = d.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["files"]["vectors.f32"]["xxh3"] =
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)).into();
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    refused(&d, "vectors.f32", "vector 3 has squared norm NaN");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -38,9 +38,19 @@ pub enum Command {
     Serve(ServeArgs),
     /// Group papers into topics: the whole collection, or the papers about a query.
     Topics(TopicsArgs),
+    /// Verify an index: every file against the manifest's sizes and checksums, every
+    /// vector finite and of unit length, records and graph consistent.
+    Check(CheckArgs),
     /// Measure quality.
     #[command(subcommand)]
     Eval(EvalCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Index directory.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
 }
 
 /// Where the model comes from and how it runs.

@@ -56,6 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(EvalCommand::Recall(a)) => recall(a),
         Command::Eval(EvalCommand::Clustering(a)) => topics::eval_clustering(a),
         Command::Eval(EvalCommand::Retrieval(a)) => retrieval(a),
+        Command::Check(a) => check(a),
     }
 }
 
@@ -283,6 +284,36 @@ fn serve(a: args::ServeArgs) -> Result<()> {
         eprintln!("paperscope: stopped");
         Ok(())
     })
+}
+
+/// Opening an index verifies it (see `index::integrity`); this says so, with what was
+/// checked.
+fn check(a: args::CheckArgs) -> Result<()> {
+    let start = Instant::now();
+    let index =
+        Index::open(&a.index).with_context(|| format!("checking index {}", a.index.display()))?;
+    let m = index.manifest();
+    let bytes: u64 = m.files.values().map(|f| f.bytes).sum();
+    let mut out = std::io::stdout().lock();
+    if m.files.is_empty() {
+        writeln!(
+            out,
+            "{}: {} papers; built before checksums were recorded: sizes and vectors checked only",
+            a.index.display(),
+            index.len()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{}: ok: {} papers, {} files ({:.1} MB) match their checksums, vectors finite and unit length ({:.2} s)",
+            a.index.display(),
+            index.len(),
+            m.files.len(),
+            bytes as f64 / 1e6,
+            start.elapsed().as_secs_f64()
+        )?;
+    }
+    Ok(())
 }
 
 fn recall(a: args::RecallArgs) -> Result<()> {

@@ -39,9 +39,11 @@
 
 mod ann;
 mod atomic;
+mod integrity;
 mod vector_search;
 
 pub use ann::HnswParams;
+pub use integrity::FileSum;
 pub use vector_search::{Flat, Hnsw, VectorSearch, RESCORE_EXTRA};
 
 pub(crate) use vector_search::sort_hits;
@@ -135,6 +137,10 @@ pub struct Manifest {
     pub embedder: String,
     /// Input files, as given.
     pub sources: Vec<String>,
+    /// Size and xxh3 checksum of every file of the index but this manifest, verified on
+    /// open; empty in indexes built before they were recorded.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub files: std::collections::BTreeMap<String, integrity::FileSum>,
     /// How the input was read; absent in indexes built before it was recorded.
     #[serde(default)]
     pub read: ReadRecord,
@@ -234,12 +240,14 @@ pub fn build(
         tokens,
         text: "title + \". \" + abstract (a space instead when the title ends in . ? !)".into(),
         sources: opts.sources.clone(),
+        files: Default::default(),
         read: opts.read.clone(),
         cpu: crate::vector::cpu_cap().to_string(),
         embedder: embedder.describe(),
         keyword: Some(keyword),
     };
-    write_contents(staging.path(), &manifest, &papers, &flat, &ann)?;
+    let mut manifest = manifest;
+    write_contents(staging.path(), &mut manifest, &papers, &flat, &ann)?;
     staging.commit()?;
     Ok(manifest)
 }
@@ -301,7 +309,7 @@ fn check_replaceable(out: &Path) -> Result<(), Error> {
 
 fn write_contents(
     dir: &Path,
-    manifest: &Manifest,
+    manifest: &mut Manifest,
     papers: &[Paper],
     vectors: &[f32],
     ann: &ann::Built,
@@ -327,7 +335,9 @@ fn write_contents(
 
     ann.dump(dir)?;
 
-    // The manifest goes last: a directory without one is never mistaken for an index.
+    // The manifest goes last, with every other file's checksum: a directory without one
+    // is never mistaken for an index.
+    manifest.files = integrity::sums(dir)?;
     let path = dir.join(MANIFEST);
     let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises. This is a bug.");
     atomic::write_synced(&path, &json)?;
@@ -407,6 +417,14 @@ impl Index {
         }
         let manifest: Manifest = serde_json::from_str(&text)
             .map_err(|e| Error::Corrupt(format!("{}: {e}", mpath.display())))?;
+        // Before anything parses them: a damaged graph file crashed hnsw_rs.
+        if manifest.files.is_empty() {
+            tracing::warn!(
+                "{}: built before checksums were recorded; only sizes are checked",
+                path.display()
+            );
+        }
+        integrity::verify(path, &manifest.files)?;
 
         let ppath = path.join(PAPERS);
         let reader = BufReader::new(fs::File::open(&ppath).map_err(io_err(&ppath))?);
@@ -424,6 +442,7 @@ impl Index {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
+        integrity::check_vectors(&vpath, &vectors, manifest.dim)?;
         let ann = Ann::load(path, &vectors, manifest.dim)?;
         let n = manifest.count;
         if papers.len() != n || vectors.len() != n * manifest.dim || ann.len() != n {
@@ -646,6 +665,7 @@ mod tests {
                 text: String::new(),
                 embedder: String::new(),
                 sources: vec![],
+                files: Default::default(),
                 read: ReadRecord::default(),
                 cpu: String::new(),
                 keyword: None,
