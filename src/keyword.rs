@@ -279,7 +279,9 @@ impl KeywordIndex {
             path: path.clone(),
             source,
         };
-        let index = tantivy::Index::open_in_dir(&path).map_err(tv)?;
+        let dir = tantivy::directory::MmapDirectory::open(&path)
+            .map_err(|e| tv(tantivy::TantivyError::OpenDirectoryError(e)))?;
+        let index = tantivy::Index::open(ReadOnly(dir)).map_err(tv)?;
         register(&index);
         let (_, fields) = schema();
         let reader: tantivy::IndexReader = index
@@ -619,6 +621,85 @@ impl SegmentCollector for SegmentTopK {
             .map(|std::cmp::Reverse(Entry(s, d))| (d, s))
             .collect();
         (hits, self.count)
+    }
+}
+
+/// tantivy's directory over `keyword/`, for reading only: taking a lock succeeds without
+/// touching the disk and every write is refused.
+///
+/// Why: a reader of an index that never changes needs no lock, and tantivy's default
+/// (creating `.tantivy-meta.lock`) made an index on a read-only disk, or one the serving
+/// user may not write, impossible to open, though nothing here writes.
+#[derive(Clone, Debug)]
+struct ReadOnly(tantivy::directory::MmapDirectory);
+
+fn read_only_error(path: &Path) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!(
+            "{}: paperscope opens keyword indexes read-only",
+            path.display()
+        ),
+    )
+}
+
+impl tantivy::Directory for ReadOnly {
+    fn get_file_handle(
+        &self,
+        path: &Path,
+    ) -> Result<Arc<dyn tantivy::directory::FileHandle>, tantivy::directory::error::OpenReadError>
+    {
+        self.0.get_file_handle(path)
+    }
+
+    fn delete(&self, path: &Path) -> Result<(), tantivy::directory::error::DeleteError> {
+        Err(tantivy::directory::error::DeleteError::IoError {
+            io_error: Arc::new(read_only_error(path)),
+            filepath: path.to_path_buf(),
+        })
+    }
+
+    fn exists(&self, path: &Path) -> Result<bool, tantivy::directory::error::OpenReadError> {
+        self.0.exists(path)
+    }
+
+    fn open_write(
+        &self,
+        path: &Path,
+    ) -> Result<tantivy::directory::WritePtr, tantivy::directory::error::OpenWriteError> {
+        Err(tantivy::directory::error::OpenWriteError::IoError {
+            io_error: Arc::new(read_only_error(path)),
+            filepath: path.to_path_buf(),
+        })
+    }
+
+    fn atomic_read(
+        &self,
+        path: &Path,
+    ) -> Result<Vec<u8>, tantivy::directory::error::OpenReadError> {
+        self.0.atomic_read(path)
+    }
+
+    fn atomic_write(&self, path: &Path, _data: &[u8]) -> std::io::Result<()> {
+        Err(read_only_error(path))
+    }
+
+    fn sync_directory(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn acquire_lock(
+        &self,
+        _lock: &tantivy::directory::Lock,
+    ) -> Result<tantivy::directory::DirectoryLock, tantivy::directory::error::LockError> {
+        Ok(tantivy::directory::DirectoryLock::from(Box::new(())))
+    }
+
+    fn watch(
+        &self,
+        _callback: tantivy::directory::WatchCallback,
+    ) -> tantivy::Result<tantivy::directory::WatchHandle> {
+        Ok(tantivy::directory::WatchHandle::empty())
     }
 }
 

@@ -656,3 +656,72 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Issue 16 #10: reading an index writes nothing to it (tantivy's reader used to create
+/// a lock file, so an index on a read-only disk could not be opened at all).
+#[test]
+fn searching_an_index_writes_nothing_to_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    ok(&[
+        "index",
+        "--out",
+        idx.to_str().unwrap(),
+        common::seed_file().to_str().unwrap(),
+    ]);
+    // The build's own lock files go, as on a copy of an index made without them.
+    for f in walk(&idx) {
+        if f.to_string_lossy().ends_with(".lock") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    let listing = |dir: &Path| {
+        let mut v: Vec<(std::path::PathBuf, u64)> = walk(dir)
+            .into_iter()
+            .map(|p| {
+                let len = std::fs::metadata(&p).unwrap().len();
+                (p, len)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing(&idx);
+    let i = idx.to_str().unwrap();
+    for mode in ["keyword", "hybrid", "semantic"] {
+        ok(&["search", "--index", i, "--mode", mode, "kagome"]);
+    }
+    ok(&["similar", "--index", i, "--explain", "seed-007"]);
+    ok(&["check", "--index", i]);
+    assert_eq!(listing(&idx), before);
+
+    // And an index nobody may write to opens and answers: immutable directories (chattr
+    // +i holds even for root, which ignores permission bits).
+    let dirs = [idx.join("keyword"), idx.clone()];
+    let immutable = |flag: &str, dir: &Path| {
+        std::process::Command::new("chattr")
+            .args([flag, dir.to_str().unwrap()])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !dirs.iter().all(|d| immutable("+i", d)) {
+        dirs.iter().for_each(|d| {
+            immutable("-i", d);
+        });
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: read-only index check: chattr +i is not available here"
+        );
+        return;
+    }
+    let out = paperscope(&["search", "--index", i, "--mode", "hybrid", "kagome"]);
+    dirs.iter().for_each(|d| {
+        immutable("-i", d);
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
