@@ -725,3 +725,59 @@ fn searching_an_index_writes_nothing_to_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 16 #13: `embed` answers the lines before a bad one, then fails naming it; an
+/// index whose keyword part has gone says so instead of suggesting semantic mode.
+#[test]
+fn embed_answers_lines_before_a_bad_one_and_a_missing_keyword_part_is_named() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paperscope"))
+        .arg("embed")
+        .env("PAPERSCOPE_MODEL", common::model_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"graph networks\nkagome metals\ncaf\xe9\nlast line\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stdin line 3"), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    ok(&[
+        "index",
+        "--out",
+        idx.to_str().unwrap(),
+        common::seed_file().to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(idx.join("keyword")).unwrap();
+    // Without checksums (as an index of an older version), so the keyword check speaks.
+    let mut m = manifest(&idx);
+    m.as_object_mut().unwrap().remove("files");
+    std::fs::write(idx.join("manifest.json"), m.to_string()).unwrap();
+    let out = paperscope(&[
+        "search",
+        "--index",
+        idx.to_str().unwrap(),
+        "--mode",
+        "semantic",
+        "x",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("keyword/ is missing") && err.contains("rebuild"),
+        "{err}"
+    );
+    assert!(!err.contains("--mode semantic"), "{err}");
+}

@@ -206,7 +206,15 @@ fn embed(a: args::EmbedArgs) -> Result<()> {
         Ok(())
     };
     for (i, line) in stdin.lines().enumerate() {
-        let line = line.with_context(|| format!("reading stdin line {}", i + 1))?;
+        let line = match line {
+            Ok(line) => line,
+            // The lines before a bad one (invalid UTF-8, a read error) are answered
+            // first: every output line still stands for its input line.
+            Err(e) => {
+                flush(&mut chunk, &mut out)?;
+                return Err(anyhow::Error::new(e).context(format!("reading stdin line {}", i + 1)));
+            }
+        };
         chunk.push(input_text(line));
         if chunk.len() == EMBED_CHUNK {
             flush(&mut chunk, &mut out)?;
@@ -404,12 +412,13 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
     };
     let start = Instant::now();
     let report = retrieval::evaluate(&engine, &queries, &qrels, &a.qrels, &params, &encoder)?;
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
-        println!("nDCG@10:    {:.4}", report.ndcg_at_10);
-        println!("MRR@10:     {:.4}", report.mrr_at_10);
-        println!("recall@100: {:.4}", report.recall_at_100);
+        writeln!(out, "nDCG@10:    {:.4}", report.ndcg_at_10)?;
+        writeln!(out, "MRR@10:     {:.4}", report.mrr_at_10)?;
+        writeln!(out, "recall@100: {:.4}", report.recall_at_100)?;
         // The settings that shaped this mode's ranking.
         let settings = match params.mode {
             Mode::Semantic => String::new(),
@@ -419,13 +428,14 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
                 params.fusion, params.title_boost
             ),
         };
-        println!(
+        writeln!(
+            out,
             "({} queries, mode {}{settings}, {} papers, {:.1} s)",
             report.queries,
             params.mode,
             engine.index().len(),
             start.elapsed().as_secs_f64()
-        );
+        )?;
     }
     Ok(())
 }

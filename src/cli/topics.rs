@@ -136,11 +136,13 @@ pub(super) fn eval_clustering(a: ClusteringArgs) -> Result<()> {
     let k = a.k.map_or(distinct, |k| k as usize);
     let start = Instant::now();
     let report = clustering::evaluate(data.view(), &labels, k, a.seed)?;
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
-        println!("v_measure: {:.4}", report.v_measure);
-        println!(
+        writeln!(out, "v_measure: {:.4}", report.v_measure)?;
+        writeln!(
+            out,
             "(homogeneity {:.4}, completeness {:.4}, nmi {:.4}, ari {:.4}; k {}, {} papers, {} labels, clustered in {:.1} s)",
             report.homogeneity,
             report.completeness,
@@ -150,7 +152,7 @@ pub(super) fn eval_clustering(a: ClusteringArgs) -> Result<()> {
             report.n,
             report.labels,
             start.elapsed().as_secs_f64()
-        );
+        )?;
     }
     Ok(())
 }

@@ -456,6 +456,15 @@ impl Index {
             )));
         }
         let keyword = match manifest.keyword {
+            // The manifest says there is one: its absence is damage, not an old index
+            // (whose manifest has no keyword entry).
+            Some(_) if !path.join(crate::keyword::DIR).join("meta.json").is_file() => {
+                return Err(Error::Corrupt(format!(
+                    "{}: the manifest lists a keyword index but {}/ is missing or empty; rebuild the index with `paperscope index`",
+                    path.display(),
+                    crate::keyword::DIR
+                )))
+            }
             Some(_) => Some(KeywordIndex::open(path, n)?),
             None => None,
         };
