@@ -1203,3 +1203,84 @@ fn sigterm_ends_the_server_within_its_grace_with_a_stuck_connection_open() {
     }
     drop(stuck);
 }
+
+/// Issue 16 #5 and #6: heavy requests (query topics, big embeddings) are refused at once
+/// while their slot or the queue's bulk half is taken, and plain searches running beside
+/// them are never refused (before, 2% heavy requests made half the searches answer 503).
+#[tokio::test]
+async fn heavy_requests_are_refused_while_plain_searches_go_through() {
+    let base = start(ServerConfig {
+        request_timeout: Duration::from_secs(120),
+        ..Default::default()
+    });
+    let client = reqwest::Client::new();
+    let long: String = std::fs::read_to_string(common::seed_file())
+        .unwrap()
+        .chars()
+        .take(2000)
+        .collect();
+    let mut heavy = Vec::new();
+    for i in 0..6 {
+        let req = if i % 2 == 0 {
+            client.get(format!("{base}/v1/topics?q=emergent+behaviour+{i}"))
+        } else {
+            client
+                .post(format!("{base}/v1/embed"))
+                .json(&json!({ "inputs": vec![long.clone(); 64] }))
+        };
+        heavy.push(tokio::spawn(
+            async move { req.send().await.unwrap().status() },
+        ));
+    }
+    let mut plain = Vec::new();
+    for i in 0..24 {
+        let url = if i % 3 == 0 {
+            format!("{base}/v1/papers/seed-00{}/similar?k=5", 1 + i % 9)
+        } else {
+            format!("{base}/v1/search?q=emergent+abilities+{i}&k=5")
+        };
+        let c = client.clone();
+        plain.push(tokio::spawn(async move {
+            c.get(url).send().await.unwrap().status()
+        }));
+    }
+    for p in plain {
+        assert_eq!(
+            p.await.unwrap(),
+            StatusCode::OK,
+            "a plain request was refused"
+        );
+    }
+    let statuses: Vec<StatusCode> = futures_join(heavy).await;
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
+    // Three topics requests at once: one slot, so at least two were refused at once.
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert!(refused >= 2, "{statuses:?}");
+    // Everything answered: the model queue is empty again.
+    let (_, metrics) = get_from(&base, "/metrics").await;
+    assert!(
+        metrics.contains("paperscope_embed_queue_jobs 0"),
+        "{metrics}"
+    );
+}
+
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<StatusCode>>) -> Vec<StatusCode> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+async fn get_from(base: &str, path: &str) -> (StatusCode, String) {
+    let r = reqwest::get(format!("{base}{path}")).await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
