@@ -10,10 +10,12 @@
 //! * **Bounded by cost, not jobs.** A job costs its texts' estimated tokens (bytes / 4 + 2,
 //!   at most the model's maximum), so 64 long texts weigh what they cost. Past
 //!   [`ServiceConfig::capacity_tokens`] a job is refused at once ([`Error::Busy`]).
-//! * **Queries first.** [`Priority::Interactive`] jobs (a query's vector) may fill the whole
-//!   capacity and are run before any waiting [`Priority::Bulk`] job (embedding endpoints,
-//!   explanation sentences), which may only fill half of it: a burst of bulk work slows
-//!   searches down but does not shut them out.
+//! * **Queries first.** [`Priority::Bulk`] jobs (embedding endpoints, explanation
+//!   sentences) may hold at most half the capacity (one bulk job is always taken when no
+//!   other bulk job waits, however large: the caller bounds a request's size), and
+//!   [`Priority::Interactive`] jobs (a query's vector) may use all that bulk work does not,
+//!   at least half, and run before any waiting bulk job: a burst of bulk work slows
+//!   searches down but cannot shut them out.
 //! * **Abandoned jobs are skipped.** A job whose caller stopped waiting (its reply channel is
 //!   closed, or its [`Cancel`] raised) is dropped before its forward pass.
 //! * **Counts are exact.** A job's share of the queue is released when the job is dropped,
@@ -114,13 +116,16 @@ struct Share {
     counts: Arc<Counts>,
     texts: usize,
     tokens: usize,
+    priority: Priority,
 }
 
 impl Drop for Share {
     fn drop(&mut self) {
         self.counts.jobs.fetch_sub(1, Ordering::Relaxed);
         self.counts.texts.fetch_sub(self.texts, Ordering::Relaxed);
-        self.counts.tokens.fetch_sub(self.tokens, Ordering::Relaxed);
+        self.counts
+            .tokens(self.priority)
+            .fetch_sub(self.tokens, Ordering::Relaxed);
     }
 }
 
@@ -128,11 +133,21 @@ impl Drop for Share {
 struct Counts {
     jobs: AtomicUsize,
     texts: AtomicUsize,
-    tokens: AtomicUsize,
+    interactive_tokens: AtomicUsize,
+    bulk_tokens: AtomicUsize,
     refused: AtomicU64,
     skipped: AtomicU64,
     batches: AtomicU64,
     embedded: AtomicU64,
+}
+
+impl Counts {
+    fn tokens(&self, p: Priority) -> &AtomicUsize {
+        match p {
+            Priority::Interactive => &self.interactive_tokens,
+            Priority::Bulk => &self.bulk_tokens,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -293,7 +308,8 @@ impl ModelClient {
         ServiceStats {
             jobs: c.jobs.load(Ordering::Relaxed),
             texts: c.texts.load(Ordering::Relaxed),
-            tokens: c.tokens.load(Ordering::Relaxed),
+            tokens: c.interactive_tokens.load(Ordering::Relaxed)
+                + c.bulk_tokens.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
             skipped: c.skipped.load(Ordering::Relaxed),
             batches: c.batches.load(Ordering::Relaxed),
@@ -310,30 +326,36 @@ impl ModelClient {
         let s = &self.shared;
         let max = s.encoder.info().max_tokens.max(1);
         let tokens: usize = texts.iter().map(|t| (t.len() / 4 + 2).min(max)).sum();
-        let limit = match priority {
-            Priority::Interactive => s.config.capacity_tokens,
-            Priority::Bulk => s.config.capacity_tokens / 2,
-        };
-        let (reply, rx) = oneshot::channel();
-        let mut q = lock(&s.queues);
+        let (mut q, cap) = (lock(&s.queues), s.config.capacity_tokens);
         if q.closed {
             return Err(Error::Stopped);
         }
-        let queued = s.counts.tokens.load(Ordering::Relaxed);
-        // An empty queue takes any one job, so a job larger than the limit still runs
-        // (the caller bounds the size of a single request).
-        if queued > 0 && queued + tokens > limit {
+        let bulk = s.counts.bulk_tokens.load(Ordering::Relaxed);
+        let interactive = s.counts.interactive_tokens.load(Ordering::Relaxed);
+        let admitted = match priority {
+            // At most half, but one bulk job always (the caller bounds its size).
+            Priority::Bulk => bulk == 0 || bulk + tokens <= cap / 2,
+            // All that bulk work does not hold, and never less than half.
+            Priority::Interactive => {
+                interactive == 0 || interactive + tokens <= cap - bulk.min(cap / 2)
+            }
+        };
+        if !admitted {
             s.counts.refused.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Busy);
         }
+        let (reply, rx) = oneshot::channel();
         s.counts.jobs.fetch_add(1, Ordering::Relaxed);
         s.counts.texts.fetch_add(texts.len(), Ordering::Relaxed);
-        s.counts.tokens.fetch_add(tokens, Ordering::Relaxed);
+        s.counts
+            .tokens(priority)
+            .fetch_add(tokens, Ordering::Relaxed);
         let job = Job {
             share: Share {
                 counts: s.counts.clone(),
                 texts: texts.len(),
                 tokens,
+                priority,
             },
             texts,
             reply,
@@ -609,6 +631,33 @@ mod tests {
         assert_eq!(seen[1][0], "query", "batches: {seen:?}");
         let stats = service.stats();
         assert_eq!((stats.jobs, stats.tokens, stats.refused), (0, 0, 1));
+    }
+
+    #[test]
+    fn a_bulk_job_larger_than_the_capacity_leaves_queries_half() {
+        let (service, _enc, go) = gated(40);
+        let client = service.client();
+        let never = Cancel::never();
+        // 400 bytes: ~102 estimated tokens, more than the whole capacity; taken alone.
+        let big = submit(&client, &"x".repeat(400), Priority::Bulk, &never);
+        wait_until_taken(&service);
+        let more = client.embed_blocking(vec!["y".repeat(40)], Priority::Bulk, &never);
+        assert!(matches!(more, Err(Error::Busy)), "{more:?}");
+        // Queries still have half the capacity (20 tokens): four of 5 tokens, not five.
+        let query = |i: usize| format!("query {i:06}"); // 12 bytes: 5 tokens
+        let queries: Vec<Answer> = (0..4)
+            .map(|i| submit(&client, &query(i), Priority::Interactive, &never))
+            .collect();
+        wait_for_jobs(&service, 5);
+        let refused = client.embed_blocking(vec![query(5)], Priority::Interactive, &never);
+        assert!(matches!(refused, Err(Error::Busy)), "{refused:?}");
+        for _ in 0..5 {
+            go.send(()).unwrap();
+        }
+        big.join().unwrap().unwrap();
+        for q in queries {
+            q.join().unwrap().unwrap();
+        }
     }
 
     #[test]
