@@ -14,8 +14,9 @@
 //!   sentences) may hold at most half the capacity (one bulk job is always taken when no
 //!   other bulk job waits, however large: the caller bounds a request's size), and
 //!   [`Priority::Interactive`] jobs (a query's vector) may use all that bulk work does not,
-//!   at least half, and run before any waiting bulk job: a burst of bulk work slows
-//!   searches down but cannot shut them out.
+//!   at least half, and run before any waiting bulk job — unless that job has waited a
+//!   second, then it goes first: a burst of bulk work slows searches down but cannot shut
+//!   them out, and a steady stream of queries cannot starve bulk work.
 //! * **Abandoned jobs are skipped.** A job whose caller stopped waiting (its reply channel is
 //!   closed, or its [`Cancel`] raised) is dropped before its forward pass.
 //! * **Counts are exact.** A job's share of the queue is released when the job is dropped,
@@ -31,6 +32,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// How long a bulk job may wait behind queries before it goes first.
+const BULK_AGE: Duration = Duration::from_secs(1);
 
 /// Settings of a [`ModelService`].
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +96,7 @@ struct Job {
     // First, so that a job dropped unanswered releases its share before its reply
     // channel closes (fields drop in declaration order).
     share: Share,
+    queued_at: Instant,
     texts: Vec<String>,
     reply: Reply,
     cancel: Cancel,
@@ -351,6 +356,7 @@ impl ModelClient {
             .tokens(priority)
             .fetch_add(tokens, Ordering::Relaxed);
         let job = Job {
+            queued_at: Instant::now(),
             share: Share {
                 counts: s.counts.clone(),
                 texts: texts.len(),
@@ -438,14 +444,32 @@ fn run(s: &Shared, observe: impl Fn(BatchReport)) {
             }
             let mut jobs: Vec<Job> = Vec::new();
             let mut texts = 0;
-            while let Some(front) = q.interactive.front().or(q.bulk.front()) {
+            // Queries first, except that a bulk job waiting for BULK_AGE goes first: under
+            // a steady stream of queries bulk work would otherwise never run.
+            let aged = q
+                .bulk
+                .front()
+                .is_some_and(|j| j.queued_at.elapsed() >= BULK_AGE);
+            loop {
+                let bulk_first = aged && jobs.is_empty();
+                let front = match bulk_first {
+                    true => q.bulk.front(),
+                    false => q.interactive.front().or(q.bulk.front()),
+                };
+                let Some(front) = front else { break };
                 let n = front.texts.len();
                 if !jobs.is_empty() && texts + n > s.config.max_batch_texts {
                     break;
                 }
-                let job = match q.interactive.pop_front() {
-                    Some(j) => j,
-                    None => q
+                let job = match (bulk_first, q.interactive.pop_front()) {
+                    (false, Some(j)) => j,
+                    (true, Some(j)) => {
+                        q.interactive.push_front(j);
+                        q.bulk
+                            .pop_front()
+                            .expect("front() was Some. This is a bug.")
+                    }
+                    (_, None) => q
                         .bulk
                         .pop_front()
                         .expect("front() was Some. This is a bug."),
