@@ -569,12 +569,7 @@ fn ids_longer_than_a_format_width_print() {
 fn damaged_index_files_are_named_not_crashed_on_or_served() {
     let tmp = tempfile::tempdir().unwrap();
     let good = tmp.path().join("good");
-    ok(&[
-        "index",
-        "--out",
-        good.to_str().unwrap(),
-        common::seed_file().to_str().unwrap(),
-    ]);
+    index_seed(&good);
     let out = ok(&["check", "--index", good.to_str().unwrap()]);
     assert!(
         out.contains(": ok: 25 papers,") && out.contains("match their checksums"),
@@ -663,12 +658,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn searching_an_index_writes_nothing_to_it() {
     let tmp = tempfile::tempdir().unwrap();
     let idx = tmp.path().join("idx");
-    ok(&[
-        "index",
-        "--out",
-        idx.to_str().unwrap(),
-        common::seed_file().to_str().unwrap(),
-    ]);
+    index_seed(&idx);
     // The build's own lock files go, as on a copy of an index made without them.
     for f in walk(&idx) {
         if f.to_string_lossy().ends_with(".lock") {
@@ -754,12 +744,7 @@ fn embed_answers_lines_before_a_bad_one_and_a_missing_keyword_part_is_named() {
 
     let tmp = tempfile::tempdir().unwrap();
     let idx = tmp.path().join("idx");
-    ok(&[
-        "index",
-        "--out",
-        idx.to_str().unwrap(),
-        common::seed_file().to_str().unwrap(),
-    ]);
+    index_seed(&idx);
     std::fs::remove_dir_all(idx.join("keyword")).unwrap();
     // Without checksums (as an index of an older version), so the keyword check speaks.
     let mut m = manifest(&idx);
@@ -780,4 +765,14 @@ fn embed_answers_lines_before_a_bad_one_and_a_missing_keyword_part_is_named() {
         "{err}"
     );
     assert!(!err.contains("--mode semantic"), "{err}");
+}
+
+/// Indexes the 25 bundled seed papers into `out`.
+fn index_seed(out: &Path) {
+    ok(&[
+        "index",
+        "--out",
+        out.to_str().unwrap(),
+        common::seed_file().to_str().unwrap(),
+    ]);
 }
