@@ -237,13 +237,17 @@ fn index_reports_bad_lines_and_refuses_to_clobber_other_directories() {
         "{\"id\":\"a\",\"title\":\"Graph networks\",\"abstract\":\"For molecules.\"}\n{broken\n{\"id\":\"a\",\"title\":\"dup\"}\n",
     )
     .unwrap();
+    // Indexes the test file into `out`.
+    let index_into = |out: &Path| {
+        paperscope(&[
+            "index",
+            "--out",
+            out.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+    };
     let idx = tmp.path().join("idx");
-    let out = paperscope(&[
-        "index",
-        "--out",
-        idx.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]);
+    let out = index_into(&idx);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("p.jsonl:2: invalid JSON"), "{err}");
@@ -256,12 +260,7 @@ fn index_reports_bad_lines_and_refuses_to_clobber_other_directories() {
     let precious = tmp.path().join("precious");
     std::fs::create_dir(&precious).unwrap();
     std::fs::write(precious.join("thesis.tex"), "do not delete").unwrap();
-    let out = paperscope(&[
-        "index",
-        "--out",
-        precious.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]);
+    let out = index_into(&precious);
     assert_eq!(out.status.code(), Some(1));
     assert!(precious.join("thesis.tex").is_file());
 
@@ -271,23 +270,13 @@ fn index_reports_bad_lines_and_refuses_to_clobber_other_directories() {
     std::fs::create_dir(&fake).unwrap();
     std::fs::write(fake.join("manifest.json"), "{}").unwrap();
     std::fs::write(fake.join("precious.txt"), "x").unwrap();
-    let out = paperscope(&[
-        "index",
-        "--out",
-        fake.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]);
+    let out = index_into(&fake);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a paperscope index"));
     assert!(fake.join("precious.txt").is_file());
     // ... and a real index with someone's file in it is not replaced either.
     std::fs::write(idx.join("notes.md"), "mine").unwrap();
-    let out = paperscope(&[
-        "index",
-        "--out",
-        idx.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]);
+    let out = index_into(&idx);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
