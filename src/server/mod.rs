@@ -148,6 +148,12 @@ impl AppState {
         })
     }
 
+    /// The engine over the index's current commit. A request takes it once and uses it
+    /// throughout, so that everything it answers comes from one commit.
+    pub(crate) fn engine(&self) -> Arc<Engine> {
+        self.engine.clone()
+    }
+
     /// Answers what is still queued for the model, lets the running batch finish, stops
     /// the model thread and joins it, so that no forward pass is running when the process
     /// exits (oneDNN's exit-time destructors crash under one). Call after [`run`]

@@ -98,7 +98,7 @@ pub async fn search(
         ..page_params(q.k, q.offset, q.filter)
     };
     // Mistakes are answered before any work is queued.
-    s.engine.validate(&text, &params)?;
+    s.engine().validate(&text, &params)?;
     // Dropping this future (time limit, disconnect) cancels what it started.
     let cancel = Cancel::new();
     let _abandon = cancel.on_drop();
@@ -112,7 +112,7 @@ pub async fn search(
     };
     // Explanations embed the hits' sentences: bulk jobs on the same model service.
     let encoder = model.encoder(Priority::Bulk, cancel);
-    let engine = s.engine.clone();
+    let engine = s.engine();
     let response = s
         .work
         .query(move || {
@@ -130,7 +130,7 @@ pub async fn paper(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<PaperRecord>, ApiError> {
-    Ok(axum::Json(PaperRecord::from(s.engine.paper(&PaperId(id))?)))
+    Ok(axum::Json(PaperRecord::from(s.engine().paper(&PaperId(id))?)))
 }
 
 /// Papers like this one (the paper itself excluded).
@@ -151,7 +151,7 @@ pub async fn similar(
     // of /similar's throughput). A filter (which may scan) or explanations go off the
     // executor.
     let short = params.filter.is_empty() && !params.explain;
-    let engine = s.engine.clone();
+    let engine = s.engine();
     let work = move || {
         let results = engine.similar(&PaperId(id), &params)?;
         Ok::<_, ApiError>(page(results, &params, start))
@@ -183,7 +183,7 @@ pub async fn recommend(
     let _abandon = cancel.on_drop();
     let text = match r.text.filter(|t| !t.trim().is_empty()) {
         Some(t) => {
-            s.engine.limits().check_text("text", &t)?;
+            s.engine().limits().check_text("text", &t)?;
             s.model
                 .client()
                 .embed(vec![t], Priority::Interactive, &cancel)
@@ -197,7 +197,7 @@ pub async fn recommend(
         negative: r.negative.into_iter().map(PaperId).collect(),
         text,
     };
-    let engine = s.engine.clone();
+    let engine = s.engine();
     let response = s
         .work
         .query(move || {
@@ -229,7 +229,7 @@ pub async fn embed(
             ),
         ));
     }
-    check_inputs(s.engine.limits(), &texts)?;
+    check_inputs(s.engine().limits(), &texts)?;
     let cancel = Cancel::new();
     let _abandon = cancel.on_drop();
     let vectors = s
@@ -329,7 +329,7 @@ async fn run_topics(
     s: &AppState,
     q: TopicsQuery,
 ) -> Result<(topics::TopicsReport, CancelOnDrop), ApiError> {
-    let params = q.params(s.engine.limits())?;
+    let params = q.params(s.engine().limits())?;
     params.validate()?;
     let cancel = Cancel::new();
     let abandon = cancel.on_drop();
@@ -337,7 +337,7 @@ async fn run_topics(
         .model
         .client()
         .encoder(Priority::Interactive, cancel.clone());
-    let engine = s.engine.clone();
+    let engine = s.engine();
     let report = s
         .work
         .heavy(move || topics::run(&engine, &params, &encoder, &cancel))
@@ -353,7 +353,7 @@ pub async fn topics_page(
     ApiQuery(q): ApiQuery<TopicsQuery>,
 ) -> Result<axum::response::Html<String>, ApiError> {
     let (report, _abandon) = run_topics(&s, q).await?;
-    let engine = s.engine.clone();
+    let engine = s.engine();
     let page = s
         .work
         .query(move || topics::html::render(&report, engine.index()))
@@ -364,7 +364,8 @@ pub async fn topics_page(
 /// Liveness and a summary of the served index.
 #[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
 pub async fn health(State(s): State<AppState>) -> axum::Json<Health> {
-    let m = s.engine.index().manifest();
+    let engine = s.engine();
+    let m = engine.index().manifest();
     axum::Json(Health {
         status: "ok",
         papers: m.count,
