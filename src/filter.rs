@@ -79,6 +79,26 @@ impl DocMask {
         DocMask(bits)
     }
 
+    /// No paper of a collection of `len`.
+    pub fn none(len: usize) -> DocMask {
+        DocMask(FixedBitSet::with_capacity(len))
+    }
+
+    /// The size of the collection (one past the largest DocId).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the collection is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The papers it holds, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = DocId> + '_ {
+        self.0.ones().map(|d| d as DocId)
+    }
+
     /// Whether `doc` may be returned (false beyond the collection).
     #[inline]
     pub fn contains(&self, doc: DocId) -> bool {

@@ -2,10 +2,12 @@
 //! vectors, so exact terms (gene names, acronyms, a rare word such as "emergent") are
 //! found even where a small embedding model blurs them.
 //!
-//! **Where it lives.** In the `keyword/` subdirectory of an index directory. It is
-//! written by [`build`] into the index's *staging* directory before the manifest, so the
-//! vectors and the keyword index are swapped into place together by the one atomic
-//! build ([`crate::index::build`]): a reader never sees one without the other.
+//! **Where it lives.** In a `keyword-GENERATION/` subdirectory of an index directory, one
+//! per commit: [`write`] makes the new one from the previous one (hard links, then the
+//! commit's deletions and additions) before the manifest that names it is published, so
+//! a reader never sees the vectors of one commit with the keyword index of another.
+//! Deleted papers are deleted here too (tantivy's own deletes), so its live documents
+//! are exactly the index's live papers.
 //!
 //! **What is indexed.** Four text fields, each with the analyzer that suits it:
 //!
@@ -37,15 +39,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED,
+};
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     StopWordFilter, TextAnalyzer, TokenStream, WhitespaceTokenizer,
 };
 use tantivy::{DocAddress, Searcher, SegmentReader, TantivyDocument, Term};
-
-/// Name of the keyword index's subdirectory inside an index directory.
-pub const DIR: &str = "keyword";
 
 /// Default multiplier of title-term scores (abstract terms count 1), chosen on SciFact
 /// train (README, "Hybrid search"). Below 1 on purpose: there, weighting titles *up* lost
@@ -79,7 +80,7 @@ pub enum Error {
 }
 
 /// What the manifest records about the keyword index.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeywordInfo {
     /// Subdirectory of the index directory.
     pub dir: String,
@@ -113,7 +114,7 @@ fn schema() -> (Schema, Fields) {
         abstract_: b.add_text_field("abstract", text(EN)),
         authors: b.add_text_field("authors", text(NAME)),
         categories: b.add_text_field("categories", text(CATEGORY)),
-        doc: b.add_u64_field("doc", FAST),
+        doc: b.add_u64_field("doc", FAST | INDEXED),
     };
     (b.build(), fields)
 }
@@ -181,29 +182,59 @@ fn run(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Token> {
     out
 }
 
-/// Writes the keyword index of `papers` (DocId = position) into `index_dir/keyword`.
+/// Writes the keyword index of a new commit into `index_dir/name`: the index of
+/// `previous` (a sibling directory) with the papers of `removed` deleted and those of
+/// `added` added, or a new one when there is no previous.
+///
+/// The previous index is not touched: its files are hard-linked into the new directory
+/// (tantivy never modifies a file it has written; it replaces `meta.json` by a rename),
+/// so a reader of the previous commit keeps a whole index, and the new one costs only
+/// what it adds. One indexing thread: the machine's cores are the embedder's, and one
+/// thread gives few segments. 100 MB of buffer holds ~100k abstracts before a flush.
 ///
 /// # Errors
 /// [`Error::Tantivy`] or [`Error::Io`] on any write failure.
-pub fn build(index_dir: &Path, papers: &[Paper]) -> Result<KeywordInfo, Error> {
-    let path = index_dir.join(DIR);
-    std::fs::create_dir_all(&path).map_err(|source| Error::Io {
+pub fn write<'a>(
+    index_dir: &Path,
+    name: &str,
+    previous: Option<&str>,
+    removed: &[DocId],
+    added: impl Iterator<Item = (DocId, &'a Paper)>,
+) -> Result<KeywordInfo, Error> {
+    let path = index_dir.join(name);
+    let io = |source| Error::Io {
         path: path.clone(),
         source,
-    })?;
+    };
+    std::fs::create_dir_all(&path).map_err(io)?;
     let tv = |source| Error::Tantivy {
         path: path.clone(),
         source,
     };
     let (schema, f) = schema();
-    let index = tantivy::Index::create_in_dir(&path, schema).map_err(tv)?;
+    let index = match previous {
+        Some(prev) => {
+            for e in std::fs::read_dir(index_dir.join(prev)).map_err(io)? {
+                let e = e.map_err(io)?;
+                let fname = e.file_name();
+                if e.file_type().map_err(io)?.is_file()
+                    && !fname.to_string_lossy().ends_with(".lock")
+                {
+                    std::fs::hard_link(e.path(), path.join(&fname)).map_err(io)?;
+                }
+            }
+            tantivy::Index::open_in_dir(&path).map_err(tv)?
+        }
+        None => tantivy::Index::create_in_dir(&path, schema).map_err(tv)?,
+    };
     register(&index);
-    // One indexing thread: the machine's cores are the embedder's, and one thread gives
-    // few segments. 100 MB of buffer holds ~100k abstracts before a flush.
     let mut writer = index
         .writer_with_num_threads::<TantivyDocument>(1, 100_000_000)
         .map_err(tv)?;
-    for (i, p) in papers.iter().enumerate() {
+    for &d in removed {
+        writer.delete_term(Term::from_field_u64(f.doc, d as u64));
+    }
+    for (doc, p) in added {
         let mut d = TantivyDocument::default();
         d.add_text(f.title, &p.title);
         d.add_text(f.abstract_, &p.abstract_);
@@ -213,13 +244,15 @@ pub fn build(index_dir: &Path, papers: &[Paper]) -> Result<KeywordInfo, Error> {
         for c in &p.categories {
             d.add_text(f.categories, c);
         }
-        d.add_u64(f.doc, i as u64);
+        d.add_u64(f.doc, doc as u64);
         writer.add_document(d).map_err(tv)?;
     }
     writer.commit().map_err(tv)?;
     writer.wait_merging_threads().map_err(tv)?;
+    // The writer's lock file is not part of the index.
+    let _ = std::fs::remove_file(path.join(".tantivy-writer.lock"));
     Ok(KeywordInfo {
-        dir: DIR.into(),
+        dir: name.into(),
         tantivy: tantivy::version_string().to_string(),
         analyzer: "words, lower case, ASCII folding, English stop words, English stemmer".into(),
     })
@@ -233,8 +266,8 @@ pub struct KeywordIndex {
     fields: Fields,
     /// For each tantivy segment (by ordinal), its documents' [`DocId`]s.
     doc_ids: Arc<Vec<Vec<DocId>>>,
-    /// For each [`DocId`], its tantivy address.
-    addresses: Vec<DocAddress>,
+    /// For each live [`DocId`], its tantivy address.
+    addresses: Vec<Option<DocAddress>>,
 }
 
 /// Share of one query term in a paper's keyword score.
@@ -263,17 +296,15 @@ pub struct SharedTerm {
 }
 
 impl KeywordIndex {
-    /// Opens `index_dir/keyword`, expecting `count` papers.
+    /// Opens the keyword index in `path`, which must hold exactly the papers of `live`.
     ///
     /// # Errors
     /// [`Error::Missing`] when the directory has no keyword index; [`Error::Corrupt`]
-    /// when it disagrees with the count.
-    pub fn open(index_dir: &Path, count: usize) -> Result<KeywordIndex, Error> {
-        let path = index_dir.join(DIR);
+    /// when it disagrees with `live`.
+    pub fn open(path: &Path, live: &DocMask) -> Result<KeywordIndex, Error> {
+        let path = path.to_path_buf();
         if !path.join("meta.json").is_file() {
-            return Err(Error::Missing {
-                path: index_dir.to_path_buf(),
-            });
+            return Err(Error::Missing { path });
         }
         let tv = |source| Error::Tantivy {
             path: path.clone(),
@@ -295,26 +326,41 @@ impl KeywordIndex {
             what,
         };
         let mut doc_ids = Vec::new();
-        let mut addresses = vec![None; count];
+        let mut addresses = vec![None; live.len()];
+        let mut found = 0;
         for (ord, seg) in searcher.segment_readers().iter().enumerate() {
             let column = seg.fast_fields().u64("doc").map_err(tv)?;
+            let alive = seg.alive_bitset();
             let mut ids = Vec::with_capacity(seg.max_doc() as usize);
             for d in 0..seg.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(d)) {
+                    // Deleted: never collected; its slot is never read.
+                    ids.push(DocId::MAX);
+                    continue;
+                }
                 let id = column
                     .first(d)
-                    .filter(|&id| (id as usize) < count)
+                    .filter(|&id| live.contains(id as DocId))
                     .ok_or_else(|| {
-                        corrupt(format!("document without a valid doc id in segment {ord}"))
+                        corrupt(format!("a document of segment {ord} is not a live paper"))
                     })?;
-                addresses[id as usize] = Some(DocAddress::new(ord as u32, d));
+                if addresses[id as usize]
+                    .replace(DocAddress::new(ord as u32, d))
+                    .is_some()
+                {
+                    return Err(corrupt(format!("paper {id} is indexed twice")));
+                }
+                found += 1;
                 ids.push(id as DocId);
             }
             doc_ids.push(ids);
         }
-        let addresses = addresses
-            .into_iter()
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| corrupt(format!("fewer than the manifest's {count} papers")))?;
+        if found != live.count() {
+            return Err(corrupt(format!(
+                "{found} papers indexed, the manifest has {}",
+                live.count()
+            )));
+        }
         Ok(KeywordIndex {
             path,
             searcher,
@@ -414,7 +460,7 @@ impl KeywordIndex {
         doc: DocId,
         title_boost: Score,
     ) -> Result<Vec<TermScore>, Error> {
-        let Some(&addr) = self.addresses.get(doc as usize) else {
+        let Some(&Some(addr)) = self.addresses.get(doc as usize) else {
             return Ok(Vec::new());
         };
         let f = self.fields;
@@ -764,8 +810,9 @@ mod tests {
             paper("b", "Gene expression", "Expression of genes in yeast."),
             paper("c", "Folding of proteins", "Another folding paper."),
         ];
-        build(dir.path(), &papers).unwrap();
-        let idx = KeywordIndex::open(dir.path(), 3).unwrap();
+        let docs = papers.iter().enumerate().map(|(i, p)| (i as DocId, p));
+        write(dir.path(), "kw", None, &[], docs).unwrap();
+        let idx = KeywordIndex::open(&dir.path().join("kw"), &DocMask::all(3)).unwrap();
         let found = idx.search("brca1", 10, 1.5, None).unwrap();
         assert_eq!(found.hits, [(0, found.hits[0].1)]);
         assert_eq!(found.total, 1);
@@ -802,7 +849,32 @@ mod tests {
     #[test]
     fn missing_index_says_rebuild() {
         let dir = tempfile::tempdir().unwrap();
-        let err = KeywordIndex::open(dir.path(), 0).err().unwrap();
+        let err = KeywordIndex::open(dir.path(), &DocMask::all(0))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("rebuild"), "{err}");
+    }
+
+    /// A commit's keyword index is the previous one with deletions and additions; the
+    /// previous one still opens, unchanged.
+    #[test]
+    fn commits_leave_the_previous_index_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = paper("a", "Protein folding", "Folding proteins.");
+        let b = paper("b", "Gene expression", "Genes in yeast.");
+        let b2 = paper("b", "Gene silencing", "Silencing genes in mice.");
+        write(dir.path(), "k1", None, &[], [(0, &a), (1, &b)].into_iter()).unwrap();
+        // b replaced: row 1 deleted, the new record added as row 2.
+        write(dir.path(), "k2", Some("k1"), &[1], [(2, &b2)].into_iter()).unwrap();
+        let old = KeywordIndex::open(&dir.path().join("k1"), &DocMask::all(2)).unwrap();
+        assert_eq!(old.search("yeast", 10, 1.0, None).unwrap().total, 1);
+        let mut live = DocMask::all(3);
+        live.remove(1);
+        let new = KeywordIndex::open(&dir.path().join("k2"), &live).unwrap();
+        assert_eq!(new.search("yeast", 10, 1.0, None).unwrap().total, 0);
+        let found = new.search("silencing", 10, 1.0, None).unwrap();
+        assert_eq!(found.hits.iter().map(|h| h.0).collect::<Vec<_>>(), [2]);
+        // A live set that disagrees with the index is refused.
+        assert!(KeywordIndex::open(&dir.path().join("k2"), &DocMask::all(3)).is_err());
     }
 }

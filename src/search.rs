@@ -398,11 +398,8 @@ impl Engine {
     }
 
     /// The keyword index.
-    ///
-    /// # Errors
-    /// [`keyword::Error::Missing`] for an index built before keyword search existed.
-    pub fn keyword(&self) -> Result<&KeywordIndex, Error> {
-        Ok(self.index.keyword()?)
+    pub fn keyword(&self) -> &KeywordIndex {
+        self.index.keyword()
     }
 
     /// Checks a text query and its parameters against the engine's limits.
@@ -467,9 +464,9 @@ impl Engine {
             }
             Mode::Keyword => {
                 let scope = self.index.scope(&params.filter, &[]);
-                let found =
-                    self.keyword()?
-                        .search(query, need, params.title_boost, scope.mask())?;
+                let found = self
+                    .keyword()
+                    .search(query, need, params.title_boost, scope.mask())?;
                 (ranked_as(found.hits, false), found.total)
             }
             Mode::Hybrid => self.hybrid(query, vector()?, params)?,
@@ -494,7 +491,7 @@ impl Engine {
         let scope = self.index.scope(&params.filter, &[]);
         let mut semantic = self.index.nearest(v, depth, &scope);
         let keyword = self
-            .keyword()?
+            .keyword()
             .search(query, depth, params.title_boost, scope.mask())?
             .hits;
         // Keyword candidates the semantic list missed get their exact cosine, so fusion sees
@@ -528,10 +525,10 @@ impl Engine {
         let abstracts: Vec<&str> = hits.iter().map(|h| h.paper.abstract_.as_str()).collect();
         let sentences = explain::closest_sentences(encoder, v, &abstracts)?;
         for (hit, sentence) in hits.iter_mut().zip(sentences) {
-            let terms = match self.index.keyword() {
-                Ok(kw) => kw.explain(query, hit.doc, params.title_boost)?,
-                Err(_) => Vec::new(),
-            };
+            let terms = self
+                .index
+                .keyword()
+                .explain(query, hit.doc, params.title_boost)?;
             let e = hit.explanation.get_or_insert_with(Explanation::default);
             e.terms = terms;
             e.sentence = sentence;
@@ -552,7 +549,7 @@ impl Engine {
         let doc = self.doc(id)?;
         let mut results = self.rank(self.index.vector(doc), params, &[doc]);
         if params.explain {
-            let kw = self.keyword()?;
+            let kw = self.keyword();
             let paper = self.index.paper(doc);
             for h in &mut results.hits {
                 let e = h.explanation.get_or_insert_with(Explanation::default);

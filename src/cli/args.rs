@@ -28,6 +28,13 @@ pub struct Cli {
 pub enum Command {
     /// Embed paper records and write an index directory.
     Index(IndexArgs),
+    /// Add papers to an index, replace changed ones, delete those marked
+    /// `"deleted": true`; one commit, which a running `serve` follows.
+    Add(AddArgs),
+    /// Delete papers from an index by id; one commit.
+    Remove(RemoveArgs),
+    /// Merge an index's segments into one (also done automatically past a threshold).
+    Compact(CompactArgs),
     /// Papers closest in meaning to a query text.
     Search(SearchArgs),
     /// Papers like a given paper (the paper itself excluded).
@@ -105,9 +112,14 @@ fn parse_precision(s: &str) -> Result<PrecisionArg, String> {
 
 #[derive(Debug, Args)]
 pub struct IndexArgs {
-    /// Output index directory (replaced atomically if it exists).
+    /// Output index directory. An index of the same files there is brought up to date
+    /// (unchanged papers cost nothing); one of other files is refused without --replace.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Make the index at --out hold exactly the papers of these files, even if it was
+    /// built from others (its vectors are reused where the text is unchanged).
+    #[arg(long)]
+    pub replace: bool,
     #[command(flatten)]
     pub model: ModelArg,
     /// Index at most N papers (all files together).
@@ -133,6 +145,54 @@ pub struct IndexArgs {
     /// Paper files: JSON Lines (paperscope, arXiv snapshot or BEIR corpus), plain or .gz.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Index directory.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Abort on the first malformed or skipped line instead of reporting and skipping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print a JSON summary of the commit on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Paper files, in any format `index` reads.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Index directory.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Also the ids in FILE, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub ids_from: Option<PathBuf>,
+    /// Print a JSON summary of the commit on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Paper ids.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Index directory.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Print a JSON summary of the commit on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Pagination and filters, as the HTTP API has them (checked by the library).
@@ -297,6 +357,10 @@ pub struct RecallArgs {
     /// Seed of the query draw.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Check every paper instead of a sample: each must find itself at rank 1 through
+    /// the graph search; prints those that do not.
+    #[arg(long)]
+    pub all: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -48,6 +48,9 @@ pub fn is_usage_error(e: &anyhow::Error) -> bool {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Index(a) => index(a),
+        Command::Add(a) => add(a),
+        Command::Remove(a) => remove(a),
+        Command::Compact(a) => compact(a),
         Command::Search(a) => search(a),
         Command::Similar(a) => similar(a),
         Command::Embed(a) => embed(a),
@@ -76,55 +79,162 @@ fn index(a: args::IndexArgs) -> Result<()> {
         strict: a.strict,
         limit: a.limit,
     };
-    let corpus = corpus::read_files(&a.files, &opts)?;
-    let report = &corpus.report;
-    for p in &report.problems {
-        eprintln!("warning: {p}");
-    }
-    for (path, format) in &report.formats {
-        eprintln!("{}: {format} format", path.display());
-    }
-    let bar = ProgressBar::new(corpus.papers.len() as u64).with_style(
-        ProgressStyle::with_template(
-            "{spinner} embedding [{bar:30}] {pos}/{len} papers  {per_sec}  ETA {eta}  {msg}",
-        )
-        .expect("static template. This is a bug.")
-        .progress_chars("=> "),
-    );
+    let corpus = read_reporting(&a.files, &opts)?;
     let opts = BuildOptions {
         hnsw: HnswParams {
             m: a.m as usize,
             ef_construction: a.ef_construction,
             ef_search: a.ef_search,
         },
-        sources: a.files.iter().map(|p| p.display().to_string()).collect(),
+        sources: sources(&a.files),
         read: index::ReadRecord {
             limit: a.limit,
             strict: a.strict,
         },
+        replace: a.replace,
     };
-    let read = corpus.papers.len();
-    let manifest = index::build(&a.out, corpus.papers, &embedder, &opts, |p| match p {
-        index::Progress::Embedding { done, tokens, .. } => {
-            bar.set_position(done as u64);
-            bar.set_message(format!("{tokens} tokens"));
-        }
-        index::Progress::Graph => bar.set_message("building HNSW graph"),
-        index::Progress::Writing => bar.set_message("writing"),
+    let bar = embedding_bar(corpus.papers.len());
+    let report = index::build(&a.out, corpus.papers, &embedder, &opts, |p| {
+        show_progress(&bar, p)
     })
     .with_context(|| format!("building index {}", a.out.display()))?;
     bar.finish_and_clear();
+    let summary = output::IndexSummary::new(&corpus.report, &report, start.elapsed(), &a.out);
+    print_summary(&summary, a.json)
+}
+
+/// `add`: the files' records as one commit (new ids added, changed records replaced,
+/// deletion records applied).
+fn add(a: args::AddArgs) -> Result<()> {
+    let start = Instant::now();
+    let embedder = load_model(&a.model)?;
+    let opts = ReadOptions {
+        strict: a.strict,
+        limit: None,
+    };
+    let corpus = read_reporting(&a.files, &opts)?;
+    let changes = index::Changes {
+        upserts: corpus.papers,
+        removals: corpus.deleted,
+        sources: sources(&a.files),
+    };
+    let bar = embedding_bar(changes.upserts.len());
+    let report = index::commit(&a.index, changes, &embedder, index::Merge::Auto, |p| {
+        show_progress(&bar, p)
+    })
+    .with_context(|| format!("adding to index {}", a.index.display()))?;
+    bar.finish_and_clear();
+    let summary = output::IndexSummary::new(&corpus.report, &report, start.elapsed(), &a.index);
+    print_summary(&summary, a.json)
+}
+
+/// `remove`: deletes papers by id, as one commit.
+fn remove(a: args::RemoveArgs) -> Result<()> {
+    let start = Instant::now();
+    let mut ids: Vec<PaperId> = a
+        .ids
+        .iter()
+        .map(|i| PaperId(i.trim().to_string()))
+        .collect();
+    if let Some(f) = &a.ids_from {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        ids.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| PaperId(l.to_string())),
+        );
+    }
+    if ids.is_empty() {
+        return Err(UsageError("no ids given: pass IDs or --ids-from FILE".into()).into());
+    }
+    let embedder = load_model(&a.model)?;
+    let changes = index::Changes {
+        removals: ids,
+        ..Default::default()
+    };
+    let report = index::commit(&a.index, changes, &embedder, index::Merge::Auto, |_| {})
+        .with_context(|| format!("removing from index {}", a.index.display()))?;
+    for id in &report.not_found {
+        eprintln!("warning: {id} is not in the index");
+    }
     let summary = output::IndexSummary::new(
-        read,
-        report.skipped,
-        report.duplicates,
-        manifest.tokens,
+        &corpus::ReadReport::default(),
+        &report,
         start.elapsed(),
-        &a.out,
+        &a.index,
     );
-    if a.json {
+    print_summary(&summary, a.json)
+}
+
+/// `compact`: merges every segment into one.
+fn compact(a: args::CompactArgs) -> Result<()> {
+    let start = Instant::now();
+    let embedder = load_model(&a.model)?;
+    let report = index::commit(
+        &a.index,
+        index::Changes::default(),
+        &embedder,
+        index::Merge::All,
+        |_| {},
+    )
+    .with_context(|| format!("compacting index {}", a.index.display()))?;
+    let summary = output::IndexSummary::new(
+        &corpus::ReadReport::default(),
+        &report,
+        start.elapsed(),
+        &a.index,
+    );
+    print_summary(&summary, a.json)
+}
+
+/// Reads paper files, reporting each problem and each file's format on stderr.
+fn read_reporting(files: &[PathBuf], opts: &ReadOptions) -> Result<corpus::Corpus> {
+    let corpus = corpus::read_files(files, opts)?;
+    for p in &corpus.report.problems {
+        eprintln!("warning: {p}");
+    }
+    for (path, format) in &corpus.report.formats {
+        eprintln!("{}: {format} format", path.display());
+    }
+    Ok(corpus)
+}
+
+fn sources(files: &[PathBuf]) -> Vec<String> {
+    files.iter().map(|p| p.display().to_string()).collect()
+}
+
+fn embedding_bar(papers: usize) -> ProgressBar {
+    ProgressBar::new(papers as u64).with_style(
+        ProgressStyle::with_template(
+            "{spinner} embedding [{bar:30}] {pos}/{len} papers  {per_sec}  ETA {eta}  {msg}",
+        )
+        .expect("static template. This is a bug.")
+        .progress_chars("=> "),
+    )
+}
+
+fn show_progress(bar: &ProgressBar, p: index::Progress) {
+    match p {
+        index::Progress::Embedding {
+            done,
+            total,
+            tokens,
+        } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(format!("{tokens} tokens"));
+        }
+        index::Progress::Graph => bar.set_message("building and repairing the HNSW graph"),
+        index::Progress::Writing => bar.set_message("writing"),
+    }
+}
+
+fn print_summary(summary: &output::IndexSummary, json: bool) -> Result<()> {
+    if json {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, &summary)?;
+        serde_json::to_writer(&mut out, summary)?;
         writeln!(out)?;
     } else {
         eprintln!("{summary}");
@@ -330,6 +440,24 @@ fn recall(a: args::RecallArgs) -> Result<()> {
     }
     let index =
         Index::open(&a.index).with_context(|| format!("opening index {}", a.index.display()))?;
+    if a.all {
+        let report = eval::self_check(&index, a.ef);
+        let mut out = std::io::stdout().lock();
+        if a.json {
+            serde_json::to_writer(&mut out, &report)?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{} of {} papers not found at rank 1 by their own vector (ef_search {}, {:.1} s)",
+                report.missed, report.papers, report.ef_search, report.seconds
+            )?;
+            for id in &report.missed_ids {
+                writeln!(out, "  {id}")?;
+            }
+        }
+        return Ok(());
+    }
     let report = eval::recall_at_10(&index, a.queries, a.ef, a.seed);
     if report.queries == 0 {
         anyhow::bail!(
@@ -364,12 +492,11 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
         None => default_eval_index(&corpus_path)?,
     };
     let source = corpus_path.display().to_string();
-    // Reused when it indexes this very file and has its keyword part (an index built
-    // before keyword search existed is rebuilt).
+    // Reused when it indexes this very file.
     let existing = Index::open(&index_dir).ok();
-    let reusable = existing.as_ref().is_some_and(|idx| {
-        idx.manifest().sources == [source.clone()] && idx.manifest().keyword.is_some()
-    });
+    let reusable = existing
+        .as_ref()
+        .is_some_and(|idx| idx.manifest().sources == [source.clone()]);
     // An index the user named that holds another collection is theirs: never replace it.
     if let (Some(idx), Some(_)) = (&existing, &a.index) {
         if idx.manifest().sources != [source.clone()] {
@@ -391,6 +518,7 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
         );
         index(args::IndexArgs {
             out: index_dir.clone(),
+            replace: true,
             model: a.model.clone(),
             limit: None,
             strict: false,

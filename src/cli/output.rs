@@ -10,40 +10,71 @@ use std::time::Duration;
 /// What `paperscope index` did: one line on stderr, or one JSON object with `--json`.
 #[derive(Debug, Serialize)]
 pub struct IndexSummary {
-    /// Papers indexed.
+    /// Live papers in the index afterwards.
     pub papers: usize,
     /// Lines skipped as malformed or incomplete.
     pub skipped: usize,
-    /// Records dropped for repeating an earlier id.
+    /// Records that replaced an earlier record of the same id in the input.
     pub duplicates: usize,
+    /// The commit published (the previous one when nothing changed).
+    pub generation: u64,
+    /// Whether anything changed.
+    pub committed: bool,
+    pub added: usize,
+    pub replaced: usize,
+    /// Records identical to the indexed paper: left alone.
+    pub unchanged: usize,
+    pub removed: usize,
+    /// Texts embedded, and vectors reused (same text already indexed).
+    pub embedded: usize,
+    pub reused: usize,
     /// Tokens embedded.
     pub tokens: usize,
-    /// Wall time of the whole build, model loading included.
+    pub segments: usize,
+    /// Papers the new segment's own graph search missed before the repair, and after.
+    pub unreachable_before_repair: usize,
+    pub unreachable: usize,
+    /// Wall time of the whole command, model loading included.
     pub seconds: f64,
-    pub papers_per_second: f64,
+    pub embed_seconds: f64,
+    pub graph_seconds: f64,
     pub tokens_per_second: f64,
-    /// The index directory written.
+    /// The index directory.
     pub out: String,
 }
 
 impl IndexSummary {
     pub fn new(
-        papers: usize,
-        skipped: usize,
-        duplicates: usize,
-        tokens: usize,
+        read: &crate::corpus::ReadReport,
+        commit: &crate::index::CommitReport,
         took: Duration,
         out: &Path,
     ) -> IndexSummary {
         let seconds = took.as_secs_f64();
         IndexSummary {
-            papers,
-            skipped,
-            duplicates,
-            tokens,
+            papers: commit.papers,
+            skipped: read.skipped,
+            duplicates: read.duplicates,
+            generation: commit.generation,
+            committed: commit.committed,
+            added: commit.added,
+            replaced: commit.replaced,
+            unchanged: commit.unchanged,
+            removed: commit.removed,
+            embedded: commit.embedded,
+            reused: commit.reused,
+            tokens: commit.tokens,
+            segments: commit.segments,
+            unreachable_before_repair: commit.reachability.unreachable_before,
+            unreachable: commit.reachability.unreachable_after,
             seconds,
-            papers_per_second: papers as f64 / seconds,
-            tokens_per_second: tokens as f64 / seconds,
+            embed_seconds: commit.embed_seconds,
+            graph_seconds: commit.graph_seconds,
+            tokens_per_second: if commit.embed_seconds > 0.0 {
+                commit.tokens as f64 / commit.embed_seconds
+            } else {
+                0.0
+            },
             out: out.display().to_string(),
         }
     }
@@ -51,17 +82,34 @@ impl IndexSummary {
 
 impl std::fmt::Display for IndexSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.committed {
+            return write!(
+                f,
+                "{}: unchanged at generation {} ({} papers; {} records identical), {:.1} s",
+                self.out, self.generation, self.papers, self.unchanged, self.seconds
+            );
+        }
         write!(
             f,
-            "indexed {} papers ({} skipped, {} duplicate ids) into {}: {} tokens, {:.1} s, {:.1} papers/s, {:.0} tokens/s",
+            "{}: generation {}, {} papers in {} segment(s): {} added, {} replaced, {} unchanged, {} removed ({} skipped lines, {} duplicate ids); embedded {} ({} tokens, {:.1} s), reused {} vectors; graph {:.1} s ({} unreachable before repair, {} after); {:.1} s in all",
+            self.out,
+            self.generation,
             self.papers,
+            self.segments,
+            self.added,
+            self.replaced,
+            self.unchanged,
+            self.removed,
             self.skipped,
             self.duplicates,
-            self.out,
+            self.embedded,
             self.tokens,
+            self.embed_seconds,
+            self.reused,
+            self.graph_seconds,
+            self.unreachable_before_repair,
+            self.unreachable,
             self.seconds,
-            self.papers_per_second,
-            self.tokens_per_second,
         )
     }
 }

@@ -13,19 +13,23 @@
 //! Bad input never aborts a build unless asked to ([`ReadOptions::strict`]): a malformed
 //! line is reported as `file:line: reason`, skipped and counted. The rules:
 //! a record with neither title nor abstract is skipped; a record without an abstract is
-//! kept and embedded by its title alone; for duplicate ids the **first** record wins and
-//! later ones are skipped and counted; an unparsable date is dropped with a warning (the
-//! paper is kept). All text fields have their whitespace collapsed.
+//! kept and embedded by its title alone; for duplicate ids the **last** record wins (a
+//! corrected record appended to a feed replaces the earlier one, in place) and the
+//! replacement is reported and counted; a record `{"id": ..., "deleted": true}` removes
+//! the paper of that id (from what was read before it, and, for `paperscope add`, from
+//! the index); an unparsable date is dropped with a warning (the paper is kept). All text
+//! fields have their whitespace collapsed.
 
 mod arxiv;
 mod beir;
 mod native;
 
+use crate::paper::PaperId;
 use crate::paper::{normalize_whitespace, Paper};
 use crate::text::date;
 use flate2::read::MultiGzDecoder;
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -129,8 +133,40 @@ pub struct ReadOptions {
 /// The result of reading one or more files.
 #[derive(Debug, Default)]
 pub struct Corpus {
+    /// The papers, each id once (its last record), in order of first appearance.
     pub papers: Vec<Paper>,
+    /// Ids whose last record was a deletion (`{"id": ..., "deleted": true}`).
+    pub deleted: Vec<PaperId>,
     pub report: ReadReport,
+}
+
+/// Records by id as they are read: the last one wins, a deletion leaves `None`.
+#[derive(Default)]
+struct Latest {
+    slots: Vec<(PaperId, Option<Paper>)>,
+    by_id: HashMap<String, usize>,
+    papers: usize,
+}
+
+impl Latest {
+    /// Sets the record of `id`; returns whether a paper of that id was there.
+    fn set(&mut self, id: PaperId, paper: Option<Paper>) -> bool {
+        let new = usize::from(paper.is_some());
+        match self.by_id.get(&id.0) {
+            Some(&i) => {
+                let had = self.slots[i].1.is_some();
+                self.papers = self.papers + new - usize::from(had);
+                self.slots[i].1 = paper;
+                had
+            }
+            None => {
+                self.by_id.insert(id.0.clone(), self.slots.len());
+                self.slots.push((id, paper));
+                self.papers += new;
+                false
+            }
+        }
+    }
 }
 
 /// Counts and problems of a read, for the user.
@@ -140,8 +176,10 @@ pub struct ReadReport {
     pub lines: usize,
     /// Lines skipped for any reason (malformed, empty record, duplicate id).
     pub skipped: usize,
-    /// Of `skipped`, those whose id had been seen before (first record wins).
+    /// Records that replaced an earlier record of the same id (last record wins).
     pub duplicates: usize,
+    /// Deletion records (`"deleted": true`).
+    pub deletions: usize,
     /// Every problem, in input order.
     pub problems: Vec<Problem>,
     /// The format detected for each file.
@@ -153,13 +191,23 @@ pub struct ReadReport {
 /// # Errors
 /// An unreadable file, or with `strict`, the first problem line.
 pub fn read_files<P: AsRef<Path>>(paths: &[P], opts: &ReadOptions) -> Result<Corpus, Error> {
-    let mut corpus = Corpus::default();
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut report = ReadReport::default();
+    let mut latest = Latest::default();
     for path in paths {
-        if opts.limit.is_some_and(|l| corpus.papers.len() >= l) {
+        if opts.limit.is_some_and(|l| latest.papers >= l) {
             break;
         }
-        read_one(path.as_ref(), opts, &mut seen, &mut corpus)?;
+        read_one(path.as_ref(), opts, &mut latest, &mut report)?;
+    }
+    let mut corpus = Corpus {
+        report,
+        ..Default::default()
+    };
+    for (id, paper) in latest.slots {
+        match paper {
+            Some(p) => corpus.papers.push(p),
+            None => corpus.deleted.push(id),
+        }
     }
     Ok(corpus)
 }
@@ -180,16 +228,15 @@ fn open(path: &Path) -> Result<Box<dyn BufRead>, Error> {
 fn read_one(
     path: &Path,
     opts: &ReadOptions,
-    seen: &mut HashSet<String>,
-    corpus: &mut Corpus,
+    latest: &mut Latest,
+    report: &mut ReadReport,
 ) -> Result<(), Error> {
     let mut reader = open(path)?;
     let mut format: Option<Format> = None;
     let mut buf = Vec::new();
     let mut line_no = 0;
-    let report = &mut corpus.report;
     loop {
-        if opts.limit.is_some_and(|l| corpus.papers.len() >= l) {
+        if opts.limit.is_some_and(|l| latest.papers >= l) {
             break;
         }
         buf.clear();
@@ -263,6 +310,21 @@ fn read_one(
                 continue;
             }
         };
+        if obj.get("deleted") == Some(&Value::Bool(true)) {
+            let id = ["id", "_id"].iter().find_map(|k| match obj.get(*k) {
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            });
+            match id {
+                Some(id) => {
+                    latest.set(PaperId(id), None);
+                    report.deletions += 1;
+                }
+                None => problem("a deletion record needs an \"id\"".into(), true)?,
+            }
+            continue;
+        }
         let fmt = *format.get_or_insert_with(|| {
             let f = Format::detect(&obj);
             report.formats.push((path.to_path_buf(), f));
@@ -314,18 +376,19 @@ fn read_one(
             )?;
             continue;
         }
-        if !seen.insert(paper.id.0.clone()) {
-            problem(
-                format!("duplicate id {} (first record kept)", paper.id),
-                true,
-            )?;
-            report.duplicates += 1;
-            continue;
-        }
         if let Some(w) = warning {
             problem(w, false)?;
         }
-        corpus.papers.push(paper);
+        let id = paper.id.clone();
+        if latest.set(id.clone(), Some(paper)) {
+            problem(
+                format!(
+                    "duplicate id {id}: this record replaces the earlier one (last record wins)"
+                ),
+                false,
+            )?;
+            report.duplicates += 1;
+        }
     }
     Ok(())
 }

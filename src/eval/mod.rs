@@ -8,4 +8,4 @@ pub mod clustering;
 pub mod recall;
 pub mod retrieval;
 
-pub use recall::{recall_at_10, RecallReport};
+pub use recall::{recall_at_10, self_check, RecallReport, SelfReport};

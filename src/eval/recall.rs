@@ -39,8 +39,12 @@ pub fn recall_at_10(index: &Index, queries: usize, ef: Option<usize>, seed: u64)
         None => hnsw,
     };
     let flat = index.flat();
-    let mut not_self = DocMask::all(index.len());
-    let mut docs: Vec<DocId> = (0..index.len() as DocId).collect();
+    let live = index.scope(&crate::filter::Filter::default(), &[]);
+    let mut not_self = live
+        .mask()
+        .cloned()
+        .unwrap_or_else(|| DocMask::all(index.max_doc()));
+    let mut docs: Vec<DocId> = index.docs().collect();
     docs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     docs.truncate(queries);
     let (mut ann_t, mut exact_t) = (0.0, 0.0);
@@ -49,7 +53,7 @@ pub fn recall_at_10(index: &Index, queries: usize, ef: Option<usize>, seed: u64)
         let v = index.vector(q);
         let t = Instant::now();
         // As `similar` does: one more than needed, then the query paper dropped.
-        let mut approx = hnsw.search(v, K + 1, None);
+        let mut approx = hnsw.search(v, K + 1, live.mask());
         approx.retain(|h| h.0 != q);
         approx.truncate(K);
         ann_t += t.elapsed().as_secs_f64();
@@ -71,5 +75,53 @@ pub fn recall_at_10(index: &Index, queries: usize, ef: Option<usize>, seed: u64)
         ef_search: hnsw.ef(),
         ann_ms: ann_t * 1000.0 / n,
         exact_ms: exact_t * 1000.0 / n,
+    }
+}
+
+/// Whether every paper finds itself: the graph search for a paper's own vector must
+/// return it at rank 1 (an exact duplicate of it there counts as it).
+#[derive(Debug, Clone, Serialize)]
+pub struct SelfReport {
+    pub papers: usize,
+    /// Papers the search did not return at rank 1.
+    pub missed: usize,
+    /// Their ids (the first 100).
+    pub missed_ids: Vec<String>,
+    pub ef_search: usize,
+    pub seconds: f64,
+}
+
+/// Searches for every live paper's own vector through the graph (as `similar` does,
+/// with the index's `ef_search` unless `ef` is given) and reports those not found first.
+pub fn self_check(index: &Index, ef: Option<usize>) -> SelfReport {
+    use rayon::prelude::*;
+    let start = Instant::now();
+    let hnsw = index.hnsw();
+    let hnsw = match ef {
+        Some(ef) => hnsw.with_ef(ef),
+        None => hnsw,
+    };
+    let live = index.scope(&crate::filter::Filter::default(), &[]);
+    let docs: Vec<DocId> = index.docs().collect();
+    let missed: Vec<DocId> = docs
+        .par_iter()
+        .copied()
+        .filter(|&d| {
+            let v = index.vector(d);
+            let top = hnsw.search(v, 1, live.mask());
+            !top.first()
+                .is_some_and(|&(t, _)| t == d || index.vector(t) == v)
+        })
+        .collect();
+    SelfReport {
+        papers: docs.len(),
+        missed: missed.len(),
+        missed_ids: missed
+            .iter()
+            .take(100)
+            .map(|&d| index.paper(d).id.0.clone())
+            .collect(),
+        ef_search: hnsw.ef(),
+        seconds: start.elapsed().as_secs_f64(),
     }
 }

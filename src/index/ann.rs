@@ -12,14 +12,11 @@ use crate::filter::DocMask;
 use crate::paper::DocId;
 use crate::vector::{bf16_bits, dot, Simd};
 use hnsw_rs::anndists::dist::Distance;
-use hnsw_rs::api::AnnT;
-use hnsw_rs::hnswio::HnswIo;
 use hnsw_rs::prelude::Hnsw;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 /// `1 - <a, b>` for unit vectors, never negative.
@@ -54,47 +51,12 @@ impl Default for HnswParams {
     }
 }
 
-/// hnsw_rs can only dump and reload graphs built with this many layers.
+/// Layers hnsw_rs may build.
 const MAX_LAYER: usize = 16;
-/// File basename inside the index directory (`hnsw.hnsw.graph`, `hnsw.hnsw.data`).
-pub(super) const BASENAME: &str = "hnsw";
-
-/// A graph just built with hnsw_rs, before it is written to the index directory.
-pub(super) struct Built {
-    hnsw: Hnsw<'static, f32, UnitDot>,
-}
-
-impl Built {
-    /// Builds the graph over `vectors` (row `i` gets id `i`), inserting in parallel.
-    pub(super) fn new(vectors: &[f32], dim: usize, params: &HnswParams) -> Result<Built, Error> {
-        if !(2..=256).contains(&params.m) {
-            // hnsw_rs calls process::exit above 256; refuse before it can.
-            return Err(Error::InvalidParams(format!(
-                "HNSW m must be in 2..=256, got {}",
-                params.m
-            )));
-        }
-        let n = vectors.len() / dim;
-        let mut hnsw = Hnsw::new(params.m, n, MAX_LAYER, params.ef_construction, UnitDot);
-        let rows: Vec<(&[f32], usize)> = vectors.chunks_exact(dim).zip(0..n).collect();
-        hnsw.parallel_insert_slice(&rows);
-        hnsw.set_searching_mode(true);
-        Ok(Built { hnsw })
-    }
-
-    pub(super) fn dump(&self, dir: &Path) -> Result<(), Error> {
-        let name = self
-            .hnsw
-            .file_dump(dir, BASENAME)
-            .map_err(|e| Error::Hnsw(format!("dump failed: {e}")))?;
-        if name != BASENAME {
-            return Err(Error::Hnsw(format!(
-                "dump wrote basename {name}, expected {BASENAME}"
-            )));
-        }
-        Ok(())
-    }
-}
+/// File of a segment's graph (see [`Ann::write`]).
+pub(super) const GRAPH: &str = "graph.bin";
+/// First bytes of a graph file, with its layout version.
+const MAGIC: &[u8; 8] = b"PSGRAPH1";
 
 /// The graph as searched: hnsw_rs's links copied into flat arrays.
 ///
@@ -103,8 +65,10 @@ impl Built {
 /// graph parameters (20,000 abstracts, ef 64: 4,500 vs 12,700 queries/s on 2 threads).
 /// The search below is the standard HNSW descent (greedy on the upper layers, a
 /// best-first beam of width `ef` on layer 0) over CSR arrays, reading the index's own
-/// vectors, with a per-thread visited list. hnsw_rs still builds and stores the graph:
-/// construction is where the subtle work is, and its file format stays the index's.
+/// vectors, with a per-thread visited list. hnsw_rs builds the graph (construction is
+/// where the subtle work is); [`repair`] then links in the papers its walk cannot reach,
+/// and the result is stored in paperscope's own file ([`Ann::write`]), which holds only
+/// links: the vectors are the segment's.
 pub(super) struct Ann {
     /// Layer-0 neighbours in fixed slots of `stride` words: node `i`'s count at
     /// `links0[i * stride]`, its neighbours after it. One cache miss per expanded node
@@ -124,20 +88,152 @@ pub(super) struct Ann {
     dim: usize,
 }
 
+/// What [`repair`] found and did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reachability {
+    /// Papers whose own vector did not find them at rank 1 before the repair.
+    pub unreachable_before: usize,
+    /// After it (0 unless the repair gave up).
+    pub unreachable_after: usize,
+    /// In-links added.
+    pub links_added: usize,
+    /// Rounds of check-and-link.
+    pub rounds: usize,
+}
+
 impl Ann {
-    /// Loads a dumped graph. hnsw_rs asserts on malformed files; those panics are caught
-    /// and returned as [`Error::Corrupt`].
-    pub(super) fn load(dir: &Path, vectors: &[f32], dim: usize) -> Result<Ann, Error> {
-        // The loaded graph borrows its loader for its whole life ('a: 'b in hnsw_rs). The
-        // loader (a few hundred bytes; the vectors are copied out of it) is leaked to get
-        // 'static; the graph itself is dropped once copied.
-        let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, BASENAME)));
-        let loaded = catch_unwind(AssertUnwindSafe(move || { io }.load_hnsw::<f32, UnitDot>()));
-        match loaded {
-            Ok(Ok(hnsw)) => Ann::from_hnsw(&hnsw, vectors, dim),
-            Ok(Err(e)) => Err(Error::Corrupt(format!("HNSW graph: {e}"))),
-            Err(_) => Err(Error::Corrupt("HNSW graph: malformed files".into())),
+    /// Builds the graph over `vectors` (row `i` gets id `i`) with hnsw_rs, inserting in
+    /// parallel, then [`repair`]s it with the search width `params.ef_search`.
+    pub(super) fn build(
+        vectors: &[f32],
+        dim: usize,
+        params: &HnswParams,
+    ) -> Result<(Ann, Reachability), Error> {
+        if !(2..=256).contains(&params.m) {
+            // hnsw_rs calls process::exit above 256; refuse before it can.
+            return Err(Error::InvalidParams(format!(
+                "HNSW m must be in 2..=256, got {}",
+                params.m
+            )));
         }
+        let n = vectors.len() / dim.max(1);
+        let mut hnsw = Hnsw::new(
+            params.m,
+            n.max(1),
+            MAX_LAYER,
+            params.ef_construction,
+            UnitDot,
+        );
+        let rows: Vec<(&[f32], usize)> = vectors.chunks_exact(dim).zip(0..n).collect();
+        hnsw.parallel_insert_slice(&rows);
+        hnsw.set_searching_mode(true);
+        let mut ann = Ann::from_hnsw(&hnsw, vectors, dim)?;
+        drop(hnsw);
+        let report = repair(&mut ann, vectors, params.ef_search);
+        Ok((ann, report))
+    }
+
+    /// Writes the links (not the vectors) to `path`, synced.
+    pub(super) fn write(&self, path: &Path) -> Result<(), Error> {
+        let mut out: Vec<u8> = Vec::with_capacity(32 + self.links0.len() * 4);
+        out.extend_from_slice(MAGIC);
+        for x in [self.n, self.stride, self.entry as usize, self.top_layer] {
+            out.extend_from_slice(&(x as u32).to_le_bytes());
+        }
+        let word = |out: &mut Vec<u8>, x: u32| out.extend_from_slice(&x.to_le_bytes());
+        for &x in &self.links0 {
+            word(&mut out, x);
+        }
+        let mut upper: Vec<(&u32, &Vec<Vec<u32>>)> = self.upper.iter().collect();
+        upper.sort_by_key(|(id, _)| **id);
+        word(&mut out, upper.len() as u32);
+        for (&id, layers) in upper {
+            word(&mut out, id);
+            word(&mut out, layers.len() as u32);
+            for l in layers {
+                word(&mut out, l.len() as u32);
+                for &x in l {
+                    word(&mut out, x);
+                }
+            }
+        }
+        super::atomic::write_synced(path, &out)
+    }
+
+    /// Reads a graph written by [`Ann::write`] over the segment's `vectors`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a malformed file or one that disagrees with the vectors.
+    pub(super) fn read(path: &Path, vectors: &[f32], dim: usize) -> Result<Ann, Error> {
+        let bytes = std::fs::read(path).map_err(super::io_err(path))?;
+        let corrupt = |what: &str| Error::Corrupt(format!("{}: {what}", path.display()));
+        if bytes.len() < 24 || &bytes[..8] != MAGIC || !bytes.len().is_multiple_of(4) {
+            return Err(corrupt("not a paperscope graph file"));
+        }
+        let words: Vec<u32> = bytes[8..]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let mut at = 0usize;
+        let mut next = || -> Result<u32, Error> {
+            let w = words.get(at).copied().ok_or_else(|| corrupt("truncated"))?;
+            at += 1;
+            Ok(w)
+        };
+        let (n, stride, entry, top_layer) = (
+            next()? as usize,
+            next()? as usize,
+            next()?,
+            next()? as usize,
+        );
+        if n * dim != vectors.len() || stride == 0 || (n > 0 && entry as usize >= n) {
+            return Err(corrupt("its size disagrees with the vectors"));
+        }
+        let mut links0 = Vec::with_capacity(n * stride);
+        for _ in 0..n * stride {
+            links0.push(next()?);
+        }
+        for slot in links0.chunks_exact(stride) {
+            let len = slot[0] as usize;
+            if len >= stride || slot[1..=len].iter().any(|&d| d as usize >= n) {
+                return Err(corrupt("a link points outside the graph"));
+            }
+        }
+        let mut upper = HashMap::new();
+        for _ in 0..next()? {
+            let id = next()?;
+            let layers = next()? as usize;
+            if id as usize >= n || layers > MAX_LAYER {
+                return Err(corrupt("bad upper-layer node"));
+            }
+            let mut ls = Vec::with_capacity(layers);
+            for _ in 0..layers {
+                let len = next()? as usize;
+                let mut l = Vec::with_capacity(len.min(1024));
+                for _ in 0..len {
+                    let d = next()?;
+                    if d as usize >= n {
+                        return Err(corrupt("a link points outside the graph"));
+                    }
+                    l.push(d);
+                }
+                ls.push(l);
+            }
+            upper.insert(id, ls);
+        }
+        if top_layer > MAX_LAYER {
+            return Err(corrupt("bad top layer"));
+        }
+        Ok(Ann {
+            coarse: vectors.iter().copied().map(bf16_bits).collect(),
+            dim,
+            links0,
+            stride,
+            n,
+            upper,
+            entry,
+            top_layer,
+        })
     }
 
     fn from_hnsw(hnsw: &Hnsw<'_, f32, UnitDot>, vectors: &[f32], dim: usize) -> Result<Ann, Error> {
@@ -209,6 +305,7 @@ impl Ann {
         k: usize,
         ef: usize,
         mask: Option<&DocMask>,
+        base: DocId,
     ) -> Vec<DocId> {
         if k == 0 || self.len() == 0 {
             return Vec::new();
@@ -219,19 +316,19 @@ impl Ann {
             match Simd::current() {
                 Simd::Avx512Bf16 if self.dim.is_multiple_of(32) => {
                     // SAFETY: `Simd::current` never exceeds what the CPU supports.
-                    return unsafe { self.search_avx512bf16(scratch, query, k, ef, mask) };
+                    return unsafe { self.search_avx512bf16(scratch, query, k, ef, mask, base) };
                 }
                 Simd::Avx512 | Simd::Avx512Bf16 => {
                     // SAFETY: as above.
-                    return unsafe { self.search_avx512(scratch, query, k, ef, mask) };
+                    return unsafe { self.search_avx512(scratch, query, k, ef, mask, base) };
                 }
                 Simd::Avx2 => {
                     // SAFETY: as above.
-                    return unsafe { self.search_avx2(scratch, query, k, ef, mask) };
+                    return unsafe { self.search_avx2(scratch, query, k, ef, mask, base) };
                 }
                 Simd::Generic => {}
             }
-            self.search_impl(scratch, &F32Query(query), k, ef, mask)
+            self.search_impl(scratch, &F32Query(query), k, ef, mask, base)
         })
     }
 
@@ -249,11 +346,12 @@ impl Ann {
         k: usize,
         ef: usize,
         mask: Option<&DocMask>,
+        base: DocId,
     ) -> Vec<DocId> {
         let mut q = std::mem::take(&mut scratch.query);
         q.clear();
         q.extend(query.iter().copied().map(bf16_bits));
-        let found = self.search_impl(scratch, &Bf16Query(&q), k, ef, mask);
+        let found = self.search_impl(scratch, &Bf16Query(&q), k, ef, mask, base);
         scratch.query = q;
         found
     }
@@ -268,8 +366,9 @@ impl Ann {
         k: usize,
         ef: usize,
         mask: Option<&DocMask>,
+        base: DocId,
     ) -> Vec<DocId> {
-        self.search_impl(scratch, &F32Query(query), k, ef, mask)
+        self.search_impl(scratch, &F32Query(query), k, ef, mask, base)
     }
 
     /// The same for AVX2.
@@ -282,8 +381,9 @@ impl Ann {
         k: usize,
         ef: usize,
         mask: Option<&DocMask>,
+        base: DocId,
     ) -> Vec<DocId> {
-        self.search_impl(scratch, &F32Query(query), k, ef, mask)
+        self.search_impl(scratch, &F32Query(query), k, ef, mask, base)
     }
 
     #[inline(always)]
@@ -294,6 +394,7 @@ impl Ann {
         k: usize,
         ef: usize,
         mask: Option<&DocMask>,
+        base: DocId,
     ) -> Vec<DocId> {
         // Not a closure: closures are compiled without the caller's target features
         // unless inlined, and this is the innermost loop.
@@ -327,7 +428,7 @@ impl Ann {
         }
         // Best-first beam search on layer 0.
         let ef = ef.max(k);
-        let accept = |d: u32| mask.is_none_or(|m| m.contains(d as DocId));
+        let accept = |d: u32| mask.is_none_or(|m| m.contains(base + d as DocId));
         {
             let Scratch {
                 visited,
@@ -387,6 +488,87 @@ impl Ann {
             best.into_iter().map(|(_, d)| d as DocId).collect()
         }
     }
+}
+
+impl Ann {
+    /// The nodes of `candidates` (every node when `None`) that a search for their own
+    /// vector does not return at rank 1, an exact duplicate of them counting as them.
+    fn self_misses(&self, vectors: &[f32], ef: usize, candidates: Option<&[u32]>) -> Vec<u32> {
+        use rayon::prelude::*;
+        let dim = self.dim;
+        let row = |d: u32| &vectors[d as usize * dim..(d as usize + 1) * dim];
+        let misses = |i: u32| {
+            let found = self.search(row(i), 1, ef, None, 0);
+            !found.first().is_some_and(|&d| d == i || row(d) == row(i))
+        };
+        match candidates {
+            Some(c) => c.par_iter().copied().filter(|&i| misses(i)).collect(),
+            None => (0..self.n as u32)
+                .into_par_iter()
+                .filter(|&i| misses(i))
+                .collect(),
+        }
+    }
+
+    /// Adds `to` to the layer-0 links of `from` (growing every slot when `from`'s is
+    /// full); false if it was there.
+    fn link(&mut self, from: u32, to: u32) -> bool {
+        let slot = |a: &Ann| a.stride * from as usize;
+        let at = slot(self);
+        let len = self.links0[at] as usize;
+        if from == to || self.links0[at + 1..=at + len].contains(&to) {
+            return false;
+        }
+        if len + 1 >= self.stride {
+            let grown = self.stride + 4;
+            let mut links = vec![0u32; self.n * grown];
+            for (old, new) in self
+                .links0
+                .chunks_exact(self.stride)
+                .zip(links.chunks_exact_mut(grown))
+            {
+                new[..self.stride].copy_from_slice(old);
+            }
+            (self.links0, self.stride) = (links, grown);
+        }
+        let at = slot(self);
+        self.links0[at + 1 + len] = to;
+        self.links0[at] += 1;
+        true
+    }
+}
+
+/// Makes every node findable by a search for its own vector, with the search width the
+/// index uses (`ef`): the nodes a check misses get in-links from the nodes their own
+/// search ends at (their nearest reachable neighbours), and are checked again, more links
+/// each round, until none is missed.
+///
+/// Why: hnsw_rs's graph leaves a few nodes without usable in-links (their neighbours
+/// pruned them for closer ones): 0.2% of the 118,024 arXiv papers were not found by
+/// their own vector, so they never came up as anyone's neighbour either. The same repair
+/// as hnswlib's (issue #352, PR #515) and knowhere's (PR #340): link the stranded nodes
+/// back in rather than rebuild.
+pub(super) fn repair(ann: &mut Ann, vectors: &[f32], ef: usize) -> Reachability {
+    const MAX_ROUNDS: usize = 6;
+    let dim = ann.dim;
+    let mut report = Reachability::default();
+    let mut missed = ann.self_misses(vectors, ef, None);
+    report.unreachable_before = missed.len();
+    while !missed.is_empty() && report.rounds < MAX_ROUNDS {
+        report.rounds += 1;
+        let links = 4 * report.rounds;
+        for &i in &missed {
+            let v = &vectors[i as usize * dim..(i as usize + 1) * dim];
+            for nb in ann.search(v, links + 1, ef.max(links + 1), None, 0) {
+                if ann.link(nb, i) {
+                    report.links_added += 1;
+                }
+            }
+        }
+        missed = ann.self_misses(vectors, ef, Some(&missed));
+    }
+    report.unreachable_after = missed.len();
+    report
 }
 
 /// Asks the CPU to start loading `v` into the cache, line by line.
@@ -609,34 +791,68 @@ mod tests {
         let n = 3000;
         let v = vectors(n, dim);
         let dir = tempfile::tempdir().unwrap();
-        Built::new(&v, dim, &HnswParams::default())
-            .unwrap()
-            .dump(dir.path())
-            .unwrap();
-        let ann = Ann::load(dir.path(), &v, dim).unwrap();
+        let (built, reach) = Ann::build(&v, dim, &HnswParams::default()).unwrap();
+        assert_eq!(reach.unreachable_after, 0, "{reach:?}");
+        built.write(&dir.path().join(GRAPH)).unwrap();
+        let ann = Ann::read(&dir.path().join(GRAPH), &v, dim).unwrap();
         assert_eq!(ann.len(), n);
+        assert_eq!(
+            (ann.links0 == built.links0, ann.upper == built.upper),
+            (true, true)
+        );
+        // A damaged file is an error, not a crash.
+        let mut bytes = std::fs::read(dir.path().join(GRAPH)).unwrap();
+        bytes.truncate(bytes.len() / 2);
+        std::fs::write(dir.path().join(GRAPH), &bytes).unwrap();
+        assert!(Ann::read(&dir.path().join(GRAPH), &v, dim).is_err());
         let mut even = DocMask::all(n);
         (1..n as DocId).step_by(2).for_each(|d| even.remove(d));
         let (mut found, mut total) = (0, 0);
         for q in (0..n).step_by(37) {
             let query = &v[q * dim..(q + 1) * dim];
             let truth = exact(&v, dim, query, 10, |_| true);
-            let got = ann.search(query, 10, 64, None);
+            let got = ann.search(query, 10, 64, None, 0);
             assert!(got.len() == 10);
             found += got.iter().filter(|d| truth.contains(d)).count();
             total += 10;
             // A mask is honoured: only even ids come back.
-            let got = ann.search(query, 10, 64, Some(&even));
+            let got = ann.search(query, 10, 64, Some(&even), 0);
             assert!(got.iter().all(|d| d.is_multiple_of(2)), "{got:?}");
         }
         let recall = found as f64 / total as f64;
         assert!(recall >= 0.95, "dim {dim}: recall@10 {recall}");
         // The exact duplicates (ids 0 and 1) find each other first.
-        let got = ann.search(&v[..dim], 2, 64, None);
+        let got = ann.search(&v[..dim], 2, 64, None, 0);
         assert_eq!(
             got.iter().copied().collect::<HashSet<_>>(),
             HashSet::from([0, 1])
         );
+    }
+
+    /// A graph with stranded nodes (every in-link to them cut) gets them back.
+    #[test]
+    fn repair_links_in_stranded_nodes() {
+        let (n, dim) = (2000, 32);
+        let v = vectors(n, dim);
+        let (mut ann, _) = Ann::build(&v, dim, &HnswParams::default()).unwrap();
+        let stranded: Vec<u32> = (100..n as u32).step_by(97).collect();
+        for slot in ann.links0.chunks_exact_mut(ann.stride) {
+            let len = slot[0] as usize;
+            let kept: Vec<u32> = slot[1..=len]
+                .iter()
+                .copied()
+                .filter(|d| !stranded.contains(d))
+                .collect();
+            slot[0] = kept.len() as u32;
+            slot[1..=kept.len()].copy_from_slice(&kept);
+        }
+        ann.upper.retain(|id, _| !stranded.contains(id));
+        let missed = ann.self_misses(&v, 64, None);
+        assert!(stranded.iter().all(|s| missed.contains(s)), "{missed:?}");
+        let report = repair(&mut ann, &v, 64);
+        assert!(report.unreachable_before >= stranded.len(), "{report:?}");
+        assert_eq!(report.unreachable_after, 0, "{report:?}");
+        assert!(ann.self_misses(&v, 64, None).is_empty());
     }
 
     #[test]

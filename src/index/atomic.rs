@@ -140,3 +140,33 @@ pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     f.write_all(bytes).map_err(io_err(path))?;
     f.sync_all().map_err(io_err(path))
 }
+
+/// Replaces `path` with `bytes` atomically: written to a temporary file beside it,
+/// synced, renamed over it, and the directory synced, so that a reader (or a crash)
+/// sees the old file or the new one, never a mix.
+pub(super) fn replace_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    write_synced(&tmp, bytes)?;
+    super::writer::failpoint("manifest")?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_err(path)(e)
+    })?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent);
+    }
+    Ok(())
+}
+
+/// Persists a directory's entries (new files, renames); best effort, as not every
+/// filesystem allows opening a directory for it.
+pub(super) fn sync_dir(dir: &Path) {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

@@ -1,6 +1,6 @@
 //! Integrity of an index directory: every file's size and xxh3 checksum is recorded in
-//! the manifest at build time and verified when the index is opened, before any other
-//! part reads the files.
+//! the manifest by the commit that writes it and verified when the index is opened,
+//! before any other part reads the files.
 //!
 //! Why always, not on request: flipped bytes in `hnsw.hnsw.graph` made hnsw_rs abort on a
 //! 6.7e15-byte allocation (no error, no unwinding), and flipped bytes in the vectors, a
@@ -25,14 +25,14 @@ pub struct FileSum {
     pub xxh3: String,
 }
 
-/// The checksums of every file under `dir` but the manifest, by path relative to `dir`
+/// The checksums of every file under `dir/sub`, by path relative to `dir`
 /// (`/`-separated), in name order.
 ///
 /// # Errors
 /// I/O errors, naming the file.
-pub(super) fn sums(dir: &Path) -> Result<BTreeMap<String, FileSum>, Error> {
+pub(super) fn sums_under(dir: &Path, sub: &str) -> Result<BTreeMap<String, FileSum>, Error> {
     let mut out = BTreeMap::new();
-    walk(dir, "", &mut out)?;
+    walk(&dir.join(sub), &format!("{sub}/"), &mut out)?;
     Ok(out)
 }
 
@@ -59,7 +59,7 @@ fn is_lock(name: &str) -> bool {
     name.ends_with(".lock")
 }
 
-fn sum(path: &Path) -> Result<FileSum, Error> {
+pub(super) fn sum(path: &Path) -> Result<FileSum, Error> {
     let mut file = fs::File::open(path).map_err(io_err(path))?;
     let mut h = Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];

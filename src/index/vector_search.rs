@@ -8,11 +8,12 @@
 //! the two for a query (the policy that keeps filtered pages full) is the store's, in
 //! [`super::Index::nearest`].
 
-use super::ann::Ann;
+use super::segment::Segment;
 use crate::filter::DocMask;
 use crate::paper::{DocId, Score};
 use crate::vector::dot;
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Search over the vectors of one collection.
 pub trait VectorSearch {
@@ -42,24 +43,35 @@ impl Vectors {
     }
 }
 
+/// A segment and its first DocId: what the searches below run over, in DocId order.
+pub(super) struct Part {
+    pub(super) base: DocId,
+    pub(super) segment: Arc<Segment>,
+}
+
 /// Exact search: every vector the mask holds is scored, in parallel.
 pub struct Flat<'a> {
-    pub(super) vectors: &'a Vectors,
+    pub(super) parts: &'a [Part],
 }
 
 impl VectorSearch for Flat<'_> {
     fn search(&self, query: &[f32], k: usize, mask: Option<&DocMask>) -> Vec<(DocId, Score)> {
-        let mut hits: Vec<(DocId, Score)> = self
-            .vectors
-            .floats()
-            .par_chunks_exact(self.vectors.dim)
-            .enumerate()
-            .filter(|(i, _)| mask.is_none_or(|m| m.contains(*i as DocId)))
-            .map(|(i, v)| (i as DocId, dot(query, v)))
-            .fold(Vec::new, |acc, hit| push_top_k(acc, hit, k))
-            .reduce(Vec::new, |a, b| {
-                b.into_iter().fold(a, |acc, h| push_top_k(acc, h, k))
-            });
+        let mut hits: Vec<(DocId, Score)> = Vec::new();
+        for part in self.parts {
+            let vectors = &part.segment.vectors;
+            let found = vectors
+                .floats()
+                .par_chunks_exact(vectors.dim)
+                .enumerate()
+                .map(|(i, v)| (part.base + i as DocId, v))
+                .filter(|(d, _)| mask.is_none_or(|m| m.contains(*d)))
+                .map(|(d, v)| (d, dot(query, v)))
+                .fold(Vec::new, |acc, hit| push_top_k(acc, hit, k))
+                .reduce(Vec::new, |a, b| {
+                    b.into_iter().fold(a, |acc, h| push_top_k(acc, h, k))
+                });
+            hits = found.into_iter().fold(hits, |acc, h| push_top_k(acc, h, k));
+        }
         sort_hits(&mut hits);
         hits
     }
@@ -68,14 +80,14 @@ impl VectorSearch for Flat<'_> {
 /// Extra HNSW candidates re-scored exactly (see [`Hnsw`]).
 pub const RESCORE_EXTRA: usize = 5;
 
-/// Approximate search by the HNSW graph. The walk ranks by BF16 distances and keeps papers
-/// the mask holds (passing through the others); [`RESCORE_EXTRA`] more candidates than
-/// asked for are re-scored with the exact vectors, so near-ties come out in their exact
-/// order. A selective mask can leave the walk with fewer than `k` papers: see
+/// Approximate search by the HNSW graphs, one walk per segment. Each walk ranks by BF16
+/// distances and keeps papers the mask holds (passing through the others);
+/// [`RESCORE_EXTRA`] more candidates than asked for are re-scored with the exact vectors,
+/// so near-ties come out in their exact order, and the segments' lists are merged. A
+/// selective mask can leave the walks with fewer than `k` papers: see
 /// [`super::Index::nearest`].
 pub struct Hnsw<'a> {
-    pub(super) ann: &'a Ann,
-    pub(super) vectors: &'a Vectors,
+    pub(super) parts: &'a [Part],
     pub(super) ef: usize,
 }
 
@@ -95,12 +107,16 @@ impl Hnsw<'_> {
 impl VectorSearch for Hnsw<'_> {
     fn search(&self, query: &[f32], k: usize, mask: Option<&DocMask>) -> Vec<(DocId, Score)> {
         let wanted = k + RESCORE_EXTRA;
-        let mut hits: Vec<(DocId, Score)> = self
-            .ann
-            .search(query, wanted, self.ef.max(wanted), mask)
-            .into_iter()
-            .map(|d| (d, dot(query, self.vectors.row(d))))
-            .collect();
+        let mut hits: Vec<(DocId, Score)> = Vec::new();
+        for part in self.parts {
+            let seg = &part.segment;
+            hits.extend(
+                seg.ann
+                    .search(query, wanted, self.ef.max(wanted), mask, part.base)
+                    .into_iter()
+                    .map(|d| (part.base + d, dot(query, seg.vectors.row(d)))),
+            );
+        }
         sort_hits(&mut hits);
         hits.truncate(k);
         hits
@@ -131,12 +147,12 @@ fn push_top_k(mut acc: Vec<(DocId, Score)>, hit: (DocId, Score), k: usize) -> Ve
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::index::ann::{Built, HnswParams};
+    use crate::index::ann::{Ann, HnswParams};
     use rand::{Rng, SeedableRng};
 
     /// `n` unit vectors of dimension `dim` in 20 clusters (as embeddings are), rows 0 and 1
-    /// exact duplicates, and their HNSW graph.
-    pub(in crate::index) fn fixture(n: usize, dim: usize) -> (Vectors, Ann) {
+    /// exact duplicates, and their HNSW graph, as one segment (no papers).
+    pub(in crate::index) fn fixture(n: usize, dim: usize) -> Part {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         let centres: Vec<Vec<f32>> = (0..20)
             .map(|_| (0..dim).map(|_| rng.gen_range(-1.0f32..1.0)).collect())
@@ -152,20 +168,24 @@ pub(super) mod tests {
         }
         let first = v[..dim].to_vec();
         v[dim..2 * dim].copy_from_slice(&first);
-        let dir = tempfile::tempdir().unwrap();
-        Built::new(&v, dim, &HnswParams::default())
-            .unwrap()
-            .dump(dir.path())
-            .unwrap();
-        let ann = Ann::load(dir.path(), &v, dim).unwrap();
-        (Vectors::new(v, dim), ann)
+        let (ann, _) = Ann::build(&v, dim, &HnswParams::default()).unwrap();
+        Part {
+            base: 0,
+            segment: Arc::new(Segment {
+                name: "seg-test".into(),
+                papers: Vec::new(),
+                vectors: Vectors::new(v, dim),
+                ann,
+            }),
+        }
     }
 
     /// The contract every implementation keeps; `exact` for those that promise the true
     /// top k, else a recall floor.
-    fn conforms(s: &dyn VectorSearch, vectors: &Vectors, exact: bool) {
+    fn conforms(s: &dyn VectorSearch, parts: &[Part], exact: bool) {
+        let vectors = &parts[0].segment.vectors;
         let n = vectors.floats().len() / vectors.dim;
-        let flat = Flat { vectors };
+        let flat = Flat { parts };
         let mut odd = DocMask::all(n);
         (0..n as DocId).step_by(2).for_each(|d| odd.remove(d));
         let (mut found, mut wanted) = (0, 0);
@@ -212,15 +232,14 @@ pub(super) mod tests {
 
     #[test]
     fn flat_and_hnsw_keep_the_contract() {
-        let (vectors, ann) = fixture(3000, 64);
-        conforms(&Flat { vectors: &vectors }, &vectors, true);
+        let parts = [fixture(3000, 64)];
+        conforms(&Flat { parts: &parts }, &parts, true);
         let hnsw = Hnsw {
-            ann: &ann,
-            vectors: &vectors,
+            parts: &parts,
             ef: HnswParams::default().ef_search,
         };
-        conforms(&hnsw, &vectors, false);
-        conforms(&hnsw.with_ef(16), &vectors, false);
+        conforms(&hnsw, &parts, false);
+        conforms(&hnsw.with_ef(16), &parts, false);
     }
 
     #[test]

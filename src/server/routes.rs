@@ -130,7 +130,9 @@ pub async fn paper(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<PaperRecord>, ApiError> {
-    Ok(axum::Json(PaperRecord::from(s.engine().paper(&PaperId(id))?)))
+    Ok(axum::Json(PaperRecord::from(
+        s.engine().paper(&PaperId(id))?,
+    )))
 }
 
 /// Papers like this one (the paper itself excluded).

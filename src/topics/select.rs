@@ -84,7 +84,7 @@ pub fn is_keyword(query: &str) -> bool {
 /// Every paper.
 pub fn all(index: &Index) -> Selection {
     Selection {
-        docs: (0..index.len() as DocId).collect(),
+        docs: index.docs().collect(),
         report: SelectionReport {
             query: None,
             mode: Mode::All,
@@ -107,7 +107,8 @@ pub fn about(index: &Index, query: &str, qv: &[f32]) -> Selection {
     } else {
         PHRASE_THRESHOLD
     };
-    let semantic: HashSet<DocId> = (0..index.len() as DocId)
+    let semantic: HashSet<DocId> = index
+        .docs()
         .filter(|&d| dot(qv, index.vector(d)) >= threshold)
         .collect();
     let lexical: HashSet<DocId> = if keyword {
@@ -115,7 +116,8 @@ pub fn about(index: &Index, query: &str, qv: &[f32]) -> Selection {
         let wanted: Vec<String> = words(query)
             .map(|w| stemmer.stem(&w).into_owned())
             .collect();
-        (0..index.len() as DocId)
+        index
+            .docs()
             .filter(|&d| {
                 let p = index.paper(d);
                 // Hyphenated words also count by their parts ("self-emergent").
