@@ -384,6 +384,18 @@ impl Engine {
         &self.index
     }
 
+    /// The engine over the index's newest commit, with the same limits; `Ok(None)` when
+    /// this one already holds it (see [`Index::reopen`]).
+    ///
+    /// # Errors
+    /// The newest commit does not open.
+    pub fn reopen(&self) -> Result<Option<Engine>, Error> {
+        Ok(self.index.reopen()?.map(|index| Engine {
+            index,
+            limits: self.limits,
+        }))
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

@@ -290,6 +290,10 @@ pub struct ServeArgs {
     /// milliseconds; slower or idle connections are closed.
     #[arg(long, default_value_t = crate::server::Connections::default().idle_timeout.as_millis() as u64)]
     pub idle_timeout_ms: u64,
+    /// How often to check the index for a new commit (`add`, `remove`, `compact`, a
+    /// rebuild) and serve it, milliseconds; 0 serves the commit opened at start only.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub follow_ms: u64,
     /// Longest wait for requests in flight after Ctrl-C or SIGTERM, milliseconds.
     #[arg(long, default_value_t = crate::server::Connections::default().shutdown_grace.as_millis() as u64)]
     pub shutdown_grace_ms: u64,

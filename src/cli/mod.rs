@@ -381,6 +381,12 @@ fn serve(a: args::ServeArgs) -> Result<()> {
                 engine.index().len(),
                 a.index.display()
             );
+            let following = (a.follow_ms > 0).then(|| {
+                tokio::spawn(server::follow_commits(
+                    state.clone(),
+                    std::time::Duration::from_millis(a.follow_ms),
+                ))
+            });
             let connections = server::Connections {
                 max: a.max_connections,
                 idle_timeout: std::time::Duration::from_millis(a.idle_timeout_ms),
@@ -393,6 +399,9 @@ fn serve(a: args::ServeArgs) -> Result<()> {
                 server::shutdown_signal(),
             )
             .await?;
+            if let Some(f) = following {
+                f.abort();
+            }
             anyhow::Ok(())
         }
         .await;

@@ -43,6 +43,8 @@ pub struct Metrics {
     in_flight: Gauge,
     pub embed_seconds: Histogram,
     model: Arc<OnceLock<ModelClient>>,
+    papers: Gauge,
+    index_generation: Gauge,
 }
 
 /// The model service's counters, read at each scrape (the service keeps them exact; a
@@ -96,7 +98,7 @@ impl Collector for ModelCollector {
 }
 
 impl Metrics {
-    pub fn new(index_papers: usize) -> Metrics {
+    pub fn new(index_papers: usize, generation: u64) -> Metrics {
         let mut registry = Registry::with_prefix("paperscope");
         let requests = Family::<RouteLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -107,6 +109,8 @@ impl Metrics {
         let model = Arc::new(OnceLock::new());
         let papers: Gauge = Gauge::default();
         papers.set(index_papers as i64);
+        let index_generation: Gauge = Gauge::default();
+        index_generation.set(generation as i64);
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -128,7 +132,12 @@ impl Metrics {
             embed_seconds.clone(),
         );
         registry.register_collector(Box::new(ModelCollector(model.clone())));
-        registry.register("index_papers", "Papers in the served index", papers);
+        registry.register("index_papers", "Papers in the served index", papers.clone());
+        registry.register(
+            "index_generation",
+            "Commit of the index being served",
+            index_generation.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -136,7 +145,15 @@ impl Metrics {
             in_flight,
             embed_seconds,
             model,
+            papers,
+            index_generation,
         }
+    }
+
+    /// Records the index now served.
+    pub fn served(&self, papers: usize, generation: u64) {
+        self.papers.set(papers as i64);
+        self.index_generation.set(generation as i64);
     }
 
     /// Reports the model service's queue and counters from now on.
@@ -275,7 +292,7 @@ mod tests {
 
     #[test]
     fn classic_text_names_counters_by_their_samples_and_has_no_eof() {
-        let m = Metrics::new(7);
+        let m = Metrics::new(7, 3);
         let om = m.encode(Format::OpenMetrics);
         assert!(om.ends_with("# EOF\n"), "{om}");
         assert!(

@@ -13,10 +13,14 @@
 //! a queue bounded by estimated tokens, queries before bulk work, abandoned jobs skipped);
 //! the engine's work (graph walks, scans, clustering) runs on blocking threads under a
 //! bound ([`work`]), never on the async executor, and stops when its request is abandoned.
-//! The server is read-only: no request writes to disk.
+//! The server is read-only: no request writes to disk. It follows the index's commits
+//! (see [`follow_commits`]): each request takes the engine of the newest commit opened
+//! ([`AppState::engine`]) and keeps it to the end, so that a commit swapped in meanwhile
+//! changes nothing under a request in flight.
 
 mod connections;
 mod error;
+mod follow;
 mod metrics;
 mod protocol;
 mod routes;
@@ -26,6 +30,7 @@ mod work;
 pub use crate::embed::service::ServiceConfig;
 pub use connections::Connections;
 pub use error::ApiError;
+pub use follow::follow_commits;
 
 use crate::embed::service::ModelService;
 use crate::embed::{Embedder, Encoder};
@@ -101,7 +106,10 @@ impl Default for ServerConfig {
 /// What every handler sees, and what the service's layers are built from.
 #[derive(Clone)]
 pub struct AppState {
-    engine: Arc<Engine>,
+    /// The engine of the newest commit opened; swapped whole by [`follow_commits`].
+    engine: Arc<arc_swap::ArcSwap<Engine>>,
+    /// The model's identity, which every commit must share.
+    model_info: crate::embed::ModelInfo,
     model: Arc<ModelService>,
     work: work::Work,
     metrics: Arc<metrics::Metrics>,
@@ -125,12 +133,16 @@ impl AppState {
         config: &ServerConfig,
     ) -> Result<AppState, crate::search::Error> {
         engine.check_model(encoder.info())?;
+        let encoder_info = encoder.info().clone();
         // Warmed up here, before anything listens, rather than on the model thread: the
         // first queries do not pay for it.
         if let Err(e) = encoder.warm_up() {
             tracing::warn!("embedding warm-up failed: {e}");
         }
-        let metrics = Arc::new(metrics::Metrics::new(engine.index().len()));
+        let metrics = Arc::new(metrics::Metrics::new(
+            engine.index().len(),
+            engine.index().generation(),
+        ));
         let observed = metrics.clone();
         let model = ModelService::start(encoder, config.model, move |batch| {
             observed.embed_seconds.observe(batch.elapsed.as_secs_f64())
@@ -138,7 +150,8 @@ impl AppState {
         let model = Arc::new(model);
         metrics.watch_model(model.client());
         Ok(AppState {
-            engine,
+            engine: Arc::new(arc_swap::ArcSwap::new(engine)),
+            model_info: encoder_info,
             model,
             work: work::Work::new(),
             metrics,
@@ -151,7 +164,7 @@ impl AppState {
     /// The engine over the index's current commit. A request takes it once and uses it
     /// throughout, so that everything it answers comes from one commit.
     pub(crate) fn engine(&self) -> Arc<Engine> {
-        self.engine.clone()
+        self.engine.load_full()
     }
 
     /// Answers what is still queued for the model, lets the running batch finish, stops

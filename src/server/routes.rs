@@ -370,7 +370,10 @@ pub async fn health(State(s): State<AppState>) -> axum::Json<Health> {
     let m = engine.index().manifest();
     axum::Json(Health {
         status: "ok",
-        papers: m.count,
+        papers: engine.index().len(),
+        generation: m.generation,
+        segments: m.segments.len(),
+        committed_at: m.committed_at.clone(),
         model: m.model.name.clone(),
         built_at: m.built_at.clone(),
         version: env!("CARGO_PKG_VERSION"),

@@ -325,7 +325,14 @@ impl From<&Paper> for PaperRecord {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     pub status: &'static str,
+    /// Live papers of the commit served.
     pub papers: usize,
+    /// The commit served (grows with every `add`, `remove`, `compact` or rebuild).
+    pub generation: u64,
+    /// Its segments.
+    pub segments: usize,
+    /// When that commit was made, RFC 3339.
+    pub committed_at: String,
     pub model: String,
     pub built_at: String,
     pub version: &'static str,
