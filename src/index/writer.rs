@@ -513,7 +513,7 @@ impl State {
                 let total = refs.len();
                 let embedded = encoder.embed_with_progress(&refs, &mut |done, tokens| {
                     report.tokens = tokens;
-                    if done > 0 && done < total {
+                    if done > 0 {
                         let _ = failpoint("embed");
                     }
                     progress(Progress::Embedding {
