@@ -181,7 +181,8 @@ fn a_failed_rebuild_leaves_the_old_index() {
     let before = manifest(&idx);
     assert_eq!(before["count"], 25);
     assert_eq!(before["dim"], 384);
-    assert_eq!(before["format_version"], 1);
+    assert_eq!(before["format_version"], 2);
+    assert_eq!(before["generation"], 1);
     assert_eq!(before["model"]["name"], "all-MiniLM-L6-v2");
     assert_eq!(
         before["model"]["weights_sha256"],
@@ -201,7 +202,13 @@ fn a_failed_rebuild_leaves_the_old_index() {
     // ...and a rebuild killed mid-embedding (SIGKILL) leaves no trace either.
     let slice = common::arxiv_slice(tmp.path(), 2000);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paperscope"))
-        .args(["index", "--out", idx_s, slice.to_str().unwrap()])
+        .args([
+            "index",
+            "--replace",
+            "--out",
+            idx_s,
+            slice.to_str().unwrap(),
+        ])
         .env("PAPERSCOPE_MODEL", common::model_dir())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -218,7 +225,13 @@ fn a_failed_rebuild_leaves_the_old_index() {
 
     // The next successful build replaces it and clears the dead builder's leftovers.
     let small = common::arxiv_slice(tmp.path(), 30);
-    ok(&["index", "--out", idx_s, small.to_str().unwrap()]);
+    ok(&[
+        "index",
+        "--replace",
+        "--out",
+        idx_s,
+        small.to_str().unwrap(),
+    ]);
     assert_eq!(manifest(&idx)["count"], 30);
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
@@ -226,6 +239,14 @@ fn a_failed_rebuild_leaves_the_old_index() {
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    let m = manifest(&idx);
+    let kept: Vec<String> = std::fs::read_dir(&idx)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("seg-") || n.starts_with("keyword-"))
+        .collect();
+    let named = m["segments"].as_array().unwrap().len() + 1;
+    assert_eq!(kept.len(), named, "{kept:?}");
 }
 
 #[test]
@@ -251,9 +272,14 @@ fn index_reports_bad_lines_and_refuses_to_clobber_other_directories() {
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("p.jsonl:2: invalid JSON"), "{err}");
-    assert!(err.contains("p.jsonl:3: duplicate id a"), "{err}");
+    // The later record of an id replaces the earlier one.
     assert!(
-        err.contains("indexed 1 papers (2 skipped, 1 duplicate ids)"),
+        err.contains("p.jsonl:3: duplicate id a: this record replaces"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 papers in 1 segment(s): 1 added")
+            && err.contains("(1 skipped lines, 1 duplicate ids)"),
         "{err}"
     );
 
@@ -480,8 +506,15 @@ fn index_json_summarises_the_build_on_stdout() {
         out["seconds"].as_f64().unwrap(),
     );
     assert!(tokens > 25.0 * 50.0 && seconds > 0.0, "{out}");
+    let embed_seconds = out["embed_seconds"].as_f64().unwrap();
+    assert!(embed_seconds > 0.0 && embed_seconds <= seconds, "{out}");
     let rate = out["tokens_per_second"].as_f64().unwrap();
-    assert!((rate - tokens / seconds).abs() < 1e-6 * rate, "{out}");
+    assert!((rate - tokens / embed_seconds).abs() < 1e-6 * rate, "{out}");
+    assert_eq!(
+        (out["added"].as_u64(), out["embedded"].as_u64()),
+        (Some(25), Some(25)),
+        "{out}"
+    );
     assert_eq!(manifest(&idx)["tokens"].as_f64().unwrap(), tokens);
 
     // The manifest records every build option: reading, graph and engine.
@@ -589,24 +622,24 @@ fn damaged_index_files_are_named_not_crashed_on_or_served() {
     };
     // 16 flipped bytes in the graph (hnsw_rs aborted on a 6.7e15-byte allocation).
     let d = copy("flipped-graph");
-    let g = d.join("hnsw.hnsw.graph");
+    let g = d.join("seg-000001/graph.bin");
     let mut bytes = std::fs::read(&g).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid..mid + 16].iter_mut().for_each(|b| *b ^= 0xff);
     std::fs::write(&g, bytes).unwrap();
-    refused(&d, "hnsw.hnsw.graph", "checksum");
-    // A truncated copy of the graph's vectors.
+    refused(&d, "graph.bin", "checksum");
+    // A truncated copy of the vectors.
     let d = copy("truncated-data");
     let f = std::fs::OpenOptions::new()
         .write(true)
-        .open(d.join("hnsw.hnsw.data"))
+        .open(d.join("seg-000001/vectors.f32"))
         .unwrap();
     let len = f.metadata().unwrap().len();
     f.set_len(len / 2).unwrap();
-    refused(&d, "hnsw.hnsw.data", "the manifest says");
+    refused(&d, "vectors.f32", "the manifest says");
     // Two records swapped: every file still parses.
     let d = copy("swapped-records");
-    let p = d.join("papers.jsonl");
+    let p = d.join("seg-000001/papers.jsonl");
     let text = std::fs::read_to_string(&p).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     lines.swap(3, 4);
@@ -614,7 +647,7 @@ fn damaged_index_files_are_named_not_crashed_on_or_served() {
     refused(&d, "papers.jsonl", "checksum");
     // A NaN row whose checksum was updated too (a bug, not bit rot): still refused.
     let d = copy("nan-row");
-    let v = d.join("vectors.f32");
+    let v = d.join("seg-000001/vectors.f32");
     let mut bytes = std::fs::read(&v).unwrap();
     let row = 384 * 4 * 3;
     bytes[row..row + 4].copy_from_slice(&f32::NAN.to_le_bytes());
@@ -622,7 +655,7 @@ fn damaged_index_files_are_named_not_crashed_on_or_served() {
     let mpath = d.join("manifest.json");
     let mut m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
-    m["files"]["vectors.f32"]["xxh3"] =
+    m["files"]["seg-000001/vectors.f32"]["xxh3"] =
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)).into();
     std::fs::write(&mpath, m.to_string()).unwrap();
     refused(&d, "vectors.f32", "vector 3 has squared norm NaN");
@@ -676,7 +709,11 @@ fn searching_an_index_writes_nothing_to_it() {
 
     // And an index nobody may write to opens and answers: immutable directories (chattr
     // +i holds even for root, which ignores permission bits).
-    let dirs = [idx.join("keyword"), idx.clone()];
+    let dirs = [
+        idx.join("keyword-000001"),
+        idx.join("seg-000001"),
+        idx.clone(),
+    ];
     let immutable = |flag: &str, dir: &Path| {
         std::process::Command::new("chattr")
             .args([flag, dir.to_str().unwrap()])
@@ -734,11 +771,7 @@ fn embed_answers_lines_before_a_bad_one_and_a_missing_keyword_part_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let idx = tmp.path().join("idx");
     index_seed(&idx);
-    std::fs::remove_dir_all(idx.join("keyword")).unwrap();
-    // Without checksums (as an index of an older version), so the keyword check speaks.
-    let mut m = manifest(&idx);
-    m.as_object_mut().unwrap().remove("files");
-    std::fs::write(idx.join("manifest.json"), m.to_string()).unwrap();
+    std::fs::remove_dir_all(idx.join("keyword-000001")).unwrap();
     let out = paperscope(&[
         "search",
         "--index",
@@ -750,10 +783,23 @@ fn embed_answers_lines_before_a_bad_one_and_a_missing_keyword_part_is_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("keyword/ is missing") && err.contains("rebuild"),
+        err.contains("keyword-000001/") && err.contains("missing") && err.contains("rebuild"),
         "{err}"
     );
     assert!(!err.contains("--mode semantic"), "{err}");
+    // The rebuild it advises works, reusing nothing of the damaged index.
+    let rebuilt = json(&ok(&[
+        "index",
+        "--json",
+        "--out",
+        idx.to_str().unwrap(),
+        common::seed_file().to_str().unwrap(),
+    ]));
+    assert_eq!(
+        (rebuilt["papers"].as_u64(), rebuilt["embedded"].as_u64()),
+        (Some(25), Some(25))
+    );
+    ok(&["check", "--index", idx.to_str().unwrap()]);
 }
 
 /// Indexes the 25 bundled seed papers into `out`.

@@ -75,17 +75,16 @@ fn paperscope_format_bad_lines_are_reported_and_skipped() {
     );
     let corpus = read_files(&[&path], &ReadOptions::default()).unwrap();
     let ids: Vec<&str> = corpus.papers.iter().map(|p| p.id.0.as_str()).collect();
+    // The later record of "a" replaces the first, in the first one's place.
     assert_eq!(ids, ["a", "c", "d"]);
     let a = &corpus.papers[0];
-    assert_eq!(a.title, "Graph neural networks");
-    assert_eq!(a.authors, ["X Y"]);
-    assert_eq!(a.extra["venue"], "NeurIPS");
+    assert_eq!((a.title.as_str(), a.abstract_.as_str()), ("Duplicate", "x"));
     assert_eq!(corpus.papers[1].text(), "Title only");
     assert_eq!(corpus.papers[2].date, None);
 
     let r = &corpus.report;
     assert_eq!(r.lines, 9);
-    assert_eq!(r.skipped, 6);
+    assert_eq!(r.skipped, 5);
     assert_eq!(r.duplicates, 1);
     let msgs: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
     let at = |line: usize| {
@@ -98,10 +97,53 @@ fn paperscope_format_bad_lines_are_reported_and_skipped() {
     assert!(at(3).contains("invalid JSON"));
     assert!(at(4).contains("expected a JSON object"));
     assert!(at(5).contains("no title and no abstract"));
-    assert!(at(7).contains("duplicate id a"));
+    assert!(at(7).contains("duplicate id a: this record replaces the earlier one"));
     assert!(at(8).contains("invalid date"));
     assert!(at(9).contains("missing field 'id'"));
     assert!(at(10).contains("'title' must be a string"));
+}
+
+/// Normalisation and extra fields survive; a deletion record removes what came before
+/// it, and a record after the deletion brings the paper back.
+#[test]
+fn later_records_win_and_deletion_records_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "feed.jsonl",
+        concat!(
+            r#"{"id": "a", "title": "  Graph   neural\nnetworks ", "abstract": "On molecules.", "authors": ["X  Y"], "venue": "NeurIPS"}"#,
+            "\n",
+            r#"{"id": "b", "title": "B", "abstract": "b"}"#,
+            "\n",
+            r#"{"id": "c", "title": "C", "abstract": "c"}"#,
+            "\n",
+            r#"{"id": "b", "deleted": true}"#,
+            "\n",
+            r#"{"id": "c", "deleted": true}"#,
+            "\n",
+            r#"{"id": "c", "title": "C again", "abstract": "c2"}"#,
+            "\n",
+            r#"{"id": "z", "deleted": true}"#,
+            "\n",
+            r#"{"deleted": true}"#,
+            "\n",
+        ),
+    );
+    let corpus = read_files(&[&path], &ReadOptions::default()).unwrap();
+    let ids: Vec<&str> = corpus.papers.iter().map(|p| p.id.0.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    let a = &corpus.papers[0];
+    assert_eq!(a.title, "Graph neural networks");
+    assert_eq!(a.authors, ["X Y"]);
+    assert_eq!(a.extra["venue"], "NeurIPS");
+    assert_eq!(corpus.papers[1].title, "C again");
+    let deleted: Vec<&str> = corpus.deleted.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(deleted, ["b", "z"]);
+    assert_eq!((corpus.report.deletions, corpus.report.skipped), (3, 1));
+    assert!(corpus.report.problems[0]
+        .to_string()
+        .contains("feed.jsonl:8: a deletion record needs an \"id\""));
 }
 
 #[test]

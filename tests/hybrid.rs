@@ -197,44 +197,63 @@ fn similar_explains_the_distinctive_shared_terms() {
     );
 }
 
+/// An index of format 1 (one immutable directory, before segments) is refused with the
+/// way forward, and `index --replace` migrates it without embedding anything again.
 #[test]
-fn an_index_without_keyword_part_still_serves_semantic_and_says_rebuild() {
+fn a_format_1_index_says_how_to_migrate_and_migrates_without_embedding() {
     let tmp = tempfile::tempdir().unwrap();
     let old = tmp.path().join("old");
     std::fs::create_dir(&old).unwrap();
-    for e in std::fs::read_dir(shared_index()).unwrap().flatten() {
-        if e.path().is_file() {
-            std::fs::copy(e.path(), old.join(e.file_name())).unwrap();
-        }
+    // Format 1's layout: records and vectors at the top, a manifest saying version 1.
+    let seg = shared_index().join("seg-000001");
+    for f in ["papers.jsonl", "vectors.f32"] {
+        std::fs::copy(seg.join(f), old.join(f)).unwrap();
     }
-    let mpath = old.join("manifest.json");
-    let mut manifest = json(&std::fs::read_to_string(&mpath).unwrap());
-    assert!(manifest["keyword"].is_object());
-    // An index of that time: no keyword entry, and no checksums either.
-    manifest.as_object_mut().unwrap().remove("keyword");
-    manifest.as_object_mut().unwrap().remove("files");
-    std::fs::write(&mpath, manifest.to_string()).unwrap();
-    let old = old.to_str().unwrap();
-
+    let current = json(&std::fs::read_to_string(shared_index().join("manifest.json")).unwrap());
+    let manifest = serde_json::json!({
+        "format_version": 1,
+        "model": current["model"],
+        "count": current["count"],
+        "dim": 384,
+        "sources": current["sources"],
+    });
+    std::fs::write(old.join("manifest.json"), manifest.to_string()).unwrap();
+    let old_s = old.to_str().unwrap();
+    let out = paperscope(&["search", "--index", old_s, "emergent misalignment"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("format version 1") && err.contains("--replace") && err.contains("reused"),
+        "{err}"
+    );
+    let seed = common::seed_file();
+    let migrated = json(&ok(&[
+        "index",
+        "--replace",
+        "--json",
+        "--out",
+        old_s,
+        seed.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        (
+            migrated["papers"].as_u64(),
+            migrated["embedded"].as_u64(),
+            migrated["reused"].as_u64()
+        ),
+        (Some(25), Some(0), Some(25)),
+        "{migrated}"
+    );
     let found = ids(&json(&ok(&[
         "search",
         "--index",
-        old,
-        "--mode",
-        "semantic",
+        old_s,
         "-k",
         "2",
         "--json",
         "emergent misalignment",
     ])));
     assert_eq!(found.len(), 2);
-    let out = paperscope(&["search", "--index", old, "emergent misalignment"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no keyword index") && err.contains("rebuild"),
-        "{err}"
-    );
 }
 
 // ---- BEIR evaluation on a slice of SciFact train ----

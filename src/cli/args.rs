@@ -160,6 +160,10 @@ pub struct AddArgs {
     /// Print a JSON summary of the commit on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Leave the segments as they are, however many (for measuring queries over many
+    /// segments; `compact` merges them later).
+    #[arg(long, hide = true)]
+    pub no_merge: bool,
     /// Paper files, in any format `index` reads.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,

@@ -119,7 +119,12 @@ fn add(a: args::AddArgs) -> Result<()> {
         sources: sources(&a.files),
     };
     let bar = embedding_bar(changes.upserts.len());
-    let report = index::commit(&a.index, changes, &embedder, index::Merge::Auto, |p| {
+    let merge = if a.no_merge {
+        index::Merge::Never
+    } else {
+        index::Merge::Auto
+    };
+    let report = index::commit(&a.index, changes, &embedder, merge, |p| {
         show_progress(&bar, p)
     })
     .with_context(|| format!("adding to index {}", a.index.display()))?;

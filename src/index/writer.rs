@@ -84,6 +84,8 @@ pub enum Merge {
     Auto,
     /// All of them, into one (`compact`).
     All,
+    /// None (`add --no-merge`: for measuring queries over many segments).
+    Never,
 }
 
 /// Progress of a change, for progress bars.
@@ -170,9 +172,16 @@ pub fn build(
         Some(_) => Some(lock(out)?),
         None => None,
     };
-    let same_model = previous
-        .as_ref()
-        .is_some_and(|p| check_model(&p.model, encoder.info()).is_ok());
+    // A damaged index (a file that fails its checksum) is rebuilt from scratch, reusing
+    // nothing of it.
+    let intact = previous.as_ref().is_none_or(|p| match &p.manifest {
+        Some(m) => integrity::verify(out, &m.files).is_ok(),
+        None => true,
+    });
+    let same_model = intact
+        && previous
+            .as_ref()
+            .is_some_and(|p| check_model(&p.model, encoder.info()).is_ok());
     if let Some(Previous {
         manifest: Some(m), ..
     }) = &previous
@@ -416,7 +425,7 @@ impl State {
             {
                 alive.clone()
             }
-            Merge::All => Vec::new(),
+            Merge::All | Merge::Never => Vec::new(),
             Merge::Auto => {
                 let count = alive.len() + usize::from(!incoming.is_empty());
                 let largest = alive.iter().copied().max_by_key(|&s| live_after(s));
