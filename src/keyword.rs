@@ -801,7 +801,7 @@ mod tests {
     #[test]
     fn finds_exact_terms_boosts_titles_and_explains() {
         let dir = tempfile::tempdir().unwrap();
-        let papers = vec![
+        let papers = [
             paper(
                 "a",
                 "Protein folding",

@@ -582,10 +582,10 @@ mod tests {
         ];
         let w = |k: usize| WORDS[(i * 7 + k * 13 + i / 24) % WORDS.len()];
         let mut categories = vec!["cs.AI".to_string()];
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             categories.push("cs.EVEN".into());
         }
-        if i % 500 == 0 {
+        if i.is_multiple_of(500) {
             categories.push("cs.RARE".into());
         }
         Paper {

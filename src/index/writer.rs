@@ -605,7 +605,7 @@ impl State {
         progress(Progress::Writing);
         let keyword_dir = format!("keyword-{generation:06}");
         let previous_keyword =
-            (!fresh_ids && !m.keyword.dir.is_empty()).then(|| m.keyword.dir.as_str());
+            (!fresh_ids && !m.keyword.dir.is_empty()).then_some(m.keyword.dir.as_str());
         let added = rows.iter().enumerate().map(|(i, p)| (base + i as DocId, p));
         let keyword = keyword::write(dir, &keyword_dir, previous_keyword, &removed_docs, added)?;
         failpoint("keyword")?;
@@ -684,9 +684,8 @@ impl Reuse {
             by_text: HashMap::new(),
         };
         for (s, papers) in state.papers.iter().enumerate() {
-            if !loaded.contains_key(&s) {
-                let v = load(s)?;
-                loaded.insert(s, v);
+            if let std::collections::hash_map::Entry::Vacant(e) = loaded.entry(s) {
+                e.insert(load(s)?);
             }
             reuse.add(papers, &loaded[&s]);
         }
