@@ -192,6 +192,7 @@ pub fn build(
                 removals: Vec::new(),
                 sources: Vec::new(),
             };
+            cleanup(out, m);
             let state = State::read(out, m.clone())?;
             let mut plan = state.plan(changes, true, Merge::Auto)?;
             plan.sources = Some(opts.sources.clone());
