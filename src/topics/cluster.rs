@@ -13,16 +13,23 @@
 //! 40 iterations past [`LARGE`] papers (k-means on text embeddings gains little after a few
 //! dozen iterations; the tolerance stops earlier anyway).
 //!
-//! **Auto k.** Candidates are the grid values 2..=10, 12, 15, 20, 25, 30, 40, 50 between
-//! `√n / 2` and `2√n` (the usual `√n` rule of thumb, widened), capped by `n / 3` and the
-//! caller's maximum ([`auto_candidates`]). For each, cluster a sample of at most
-//! [`SILHOUETTE_SAMPLE`] papers and score the result by its mean silhouette (Euclidean
-//! distance between unit vectors, i.e. a monotone function of cosine). The best-scoring
-//! `k` wins, ties to the smaller `k`; the full selection is then clustered with it.
-//! Why a window and not 2..50: on sentence embeddings the silhouette falls almost
-//! monotonically with `k` (measured on the 51 "emergent" papers of the test index:
-//! 0.058 at k = 2, 0.034 at k = 15), so over a wide range it always picks 2 — two
-//! groups nobody would name. Inside the window it still separates better from worse `k`. The silhouette is computed
+//! **Auto k.** Candidates are the values of [`K_GRID`] between `√n / 2` (at most 20) and
+//! `√n` (at most [`MAX_AUTO_K`] = 40), capped by `n / 3` and the caller's maximum
+//! ([`auto_candidates`]). For each, cluster a sample of at most [`SILHOUETTE_SAMPLE`]
+//! papers and score the result by its mean silhouette (Euclidean distance between unit
+//! vectors, i.e. a monotone function of cosine). The chosen `k` is the **largest** whose
+//! silhouette is within [`TOLERANCE`] (10%) of the best ([`choose_k`]); the full
+//! selection is then clustered with it.
+//! Why the largest and not the best: on sentence embeddings the silhouette is low
+//! (0.02-0.06) and nearly flat in `k`, its differences within the window are sampling
+//! noise, and taking the maximum picked the bottom of the window: 4 groups for the 51
+//! "emergent" papers of the test index, merging every LLM/agent paper. Merging two themes
+//! a person would tell apart costs more than splitting one theme in two (the reader sees
+//! two neighbouring labels), so ties go to the finer split; a `k` that scores clearly
+//! worse (a real drop in separation) is still not taken. Why a window at all: over 2..100
+//! the silhouette falls almost monotonically (0.058 at k = 2, 0.034 at k = 15 on those 51
+//! papers), so the window is what sets the scale: about `√n` topics (the usual rule of
+//! thumb), never more than 40, the most a legend or list can show. The silhouette is computed
 //! here from one precomputed distance matrix shared by all candidates: linfa's
 //! `silhouette_score` recomputes (and allocates) every pairwise distance for every `k`,
 //! which is O(candidates × n² × dim) instead of O(n² × dim + candidates × n²). A unit test
@@ -125,21 +132,51 @@ fn kmeans_with(
     })
 }
 
-/// The candidate values of `k` for `n` papers: the grid values between `√n / 2` and
-/// `2√n` (at least 2, at most `n / 3` and `max_k`); if the window is empty (large `n`),
-/// the top of the grid under `max_k`.
+/// The grid `k` is chosen from: fine steps where one topic more or less matters, coarser
+/// ones beyond.
+pub const K_GRID: [usize; 19] = [
+    2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 23, 26, 30, 35, 40,
+];
+
+/// How far below the best mean silhouette a larger `k` may score and still be chosen,
+/// as a fraction of the best (see the module doc).
+pub const TOLERANCE: f32 = 0.1;
+
+/// The most topics `--k auto` makes: a legend, a list or a map of more than about 40
+/// groups is more than a person scans.
+pub const MAX_AUTO_K: usize = 40;
+
+/// The candidate values of `k` for `n` papers: the grid values between `√n / 2` (at most
+/// 20) and `√n` (at most [`MAX_AUTO_K`], `n / 3` and `max_k`); if that is empty (a small
+/// `max_k`), the largest few grid values under the caps.
 pub fn auto_candidates(n: usize, max_k: usize) -> Vec<usize> {
-    const GRID: [usize; 16] = [2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 25, 30, 40, 50];
     let root = (n as f64).sqrt();
-    let lo = ((root / 2.0).ceil() as usize).max(2);
-    let hi = ((2.0 * root).floor() as usize).min(n / 3).min(max_k);
-    let window: Vec<usize> = GRID.into_iter().filter(|&k| k >= lo && k <= hi).collect();
+    let lo = ((root / 2.0).ceil() as usize).clamp(2, 20);
+    let hi = (root.floor() as usize)
+        .min(MAX_AUTO_K)
+        .min(n / 3)
+        .min(max_k);
+    let window: Vec<usize> = K_GRID.into_iter().filter(|&k| k >= lo && k <= hi).collect();
     if !window.is_empty() || hi < 2 {
         return window;
     }
-    // √n / 2 is past the grid: the largest few grid values allowed.
-    let allowed: Vec<usize> = GRID.into_iter().filter(|&k| k <= hi).collect();
+    let allowed: Vec<usize> = K_GRID.into_iter().filter(|&k| k <= hi).collect();
     allowed[allowed.len().saturating_sub(4)..].to_vec()
+}
+
+/// The `k` chosen from `(k, mean silhouette)` pairs in increasing `k`: the largest whose
+/// silhouette is within [`TOLERANCE`] of the best (see the module doc).
+pub fn choose_k(silhouettes: &[(usize, f32)]) -> Option<usize> {
+    let best = silhouettes
+        .iter()
+        .map(|&(_, s)| s)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let floor = best - TOLERANCE * best.abs();
+    silhouettes
+        .iter()
+        .filter(|&&(_, s)| s >= floor)
+        .map(|&(k, _)| k)
+        .max()
 }
 
 /// Chooses `k` by silhouette (see the module doc) and clusters all rows with it. With too
@@ -186,14 +223,7 @@ pub fn auto(
         let c = kmeans_with(sample.view(), k, seed, config)?;
         silhouettes.push((k, silhouette(&dist, &c.assignment, k)));
     }
-    let best = silhouettes
-        .iter()
-        .fold(None::<(usize, f32)>, |best, &(k, s)| match best {
-            Some((_, bs)) if bs >= s => best,
-            _ => Some((k, s)),
-        })
-        .map(|(k, _)| k)
-        .expect("candidates is not empty. This is a bug.");
+    let best = choose_k(&silhouettes).expect("candidates is not empty. This is a bug.");
     cancel.check()?;
     let mut c = kmeans(data, best, seed)?;
     c.silhouettes = silhouettes;
@@ -305,10 +335,23 @@ mod tests {
     #[test]
     fn auto_candidates_follow_the_square_root_rule() {
         assert_eq!(auto_candidates(9, 10), vec![2, 3]);
-        assert_eq!(auto_candidates(51, 100), vec![4, 5, 6, 7, 8, 9, 10, 12]);
-        assert_eq!(auto_candidates(118_000, 100), vec![25, 30, 40, 50]);
-        assert_eq!(auto_candidates(118_000, 40), vec![20, 25, 30, 40]);
+        assert_eq!(auto_candidates(51, 100), vec![4, 5, 6, 7]);
+        assert_eq!(auto_candidates(2_836, 100), vec![20, 23, 26, 30, 35, 40]);
+        assert_eq!(auto_candidates(118_000, 100), vec![20, 23, 26, 30, 35, 40]);
+        assert_eq!(auto_candidates(118_000, 25), vec![20, 23]);
+        assert_eq!(auto_candidates(118_000, 12), vec![8, 9, 10, 12]);
         assert!(auto_candidates(5, 10).is_empty());
+    }
+
+    #[test]
+    fn flat_silhouettes_choose_the_finer_split_and_a_clear_best_wins() {
+        // Flat within noise (the emergent papers): the largest k, not the smallest.
+        let flat = [(4, 0.058), (5, 0.055), (6, 0.056), (7, 0.053)];
+        assert_eq!(choose_k(&flat), Some(7));
+        // A clear best: a larger k that scores much worse is not taken.
+        let peak = [(2, 0.30), (3, 0.62), (4, 0.41), (5, 0.35)];
+        assert_eq!(choose_k(&peak), Some(3));
+        assert_eq!(choose_k(&[]), None);
     }
 
     #[test]
