@@ -14,7 +14,7 @@
 //! dozen iterations; the tolerance stops earlier anyway).
 //!
 //! **Auto k.** Candidates are the values of [`K_GRID`] between `√n / 2` (at most 20) and
-//! `√n` (at most [`MAX_AUTO_K`] = 40), capped by `n / 3` and the caller's maximum
+//! `2√n` (at most [`MAX_AUTO_K`] = 40), capped by `n / 3` and the caller's maximum
 //! ([`auto_candidates`]). For each, cluster a sample of at most [`SILHOUETTE_SAMPLE`]
 //! papers and score the result by its mean silhouette (Euclidean distance between unit
 //! vectors, i.e. a monotone function of cosine). The chosen `k` is the **largest** whose
@@ -29,7 +29,7 @@
 //! worse (a real drop in separation) is still not taken. Why a window at all: over 2..100
 //! the silhouette falls almost monotonically (0.058 at k = 2, 0.034 at k = 15 on those 51
 //! papers), so the window is what sets the scale: about `√n` topics (the usual rule of
-//! thumb), never more than 40, the most a legend or list can show. The silhouette is computed
+//! thumb, widened), never more than 40, the most a legend or list can show. The silhouette is computed
 //! here from one precomputed distance matrix shared by all candidates: linfa's
 //! `silhouette_score` recomputes (and allocates) every pairwise distance for every `k`,
 //! which is O(candidates × n² × dim) instead of O(n² × dim + candidates × n²). A unit test
@@ -147,12 +147,12 @@ pub const TOLERANCE: f32 = 0.1;
 pub const MAX_AUTO_K: usize = 40;
 
 /// The candidate values of `k` for `n` papers: the grid values between `√n / 2` (at most
-/// 20) and `√n` (at most [`MAX_AUTO_K`], `n / 3` and `max_k`); if that is empty (a small
+/// 20) and `2√n` (at most [`MAX_AUTO_K`], `n / 3` and `max_k`); if that is empty (a small
 /// `max_k`), the largest few grid values under the caps.
 pub fn auto_candidates(n: usize, max_k: usize) -> Vec<usize> {
     let root = (n as f64).sqrt();
     let lo = ((root / 2.0).ceil() as usize).clamp(2, 20);
-    let hi = (root.floor() as usize)
+    let hi = ((2.0 * root).floor() as usize)
         .min(MAX_AUTO_K)
         .min(n / 3)
         .min(max_k);
@@ -335,7 +335,8 @@ mod tests {
     #[test]
     fn auto_candidates_follow_the_square_root_rule() {
         assert_eq!(auto_candidates(9, 10), vec![2, 3]);
-        assert_eq!(auto_candidates(51, 100), vec![4, 5, 6, 7]);
+        assert_eq!(auto_candidates(24, 100), vec![3, 4, 5, 6, 7, 8]);
+        assert_eq!(auto_candidates(51, 100), vec![4, 5, 6, 7, 8, 9, 10, 12, 14]);
         assert_eq!(auto_candidates(2_836, 100), vec![20, 23, 26, 30, 35, 40]);
         assert_eq!(auto_candidates(118_000, 100), vec![20, 23, 26, 30, 35, 40]);
         assert_eq!(auto_candidates(118_000, 25), vec![20, 23]);
