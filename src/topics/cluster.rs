@@ -18,8 +18,10 @@
 //! ([`auto_candidates`]). For each, cluster a sample of at most [`SILHOUETTE_SAMPLE`]
 //! papers and score the result by its mean silhouette (Euclidean distance between unit
 //! vectors, i.e. a monotone function of cosine). The chosen `k` is the **largest** whose
-//! silhouette is within [`TOLERANCE`] (10%) of the best ([`choose_k`]); the full
-//! selection is then clustered with it.
+//! silhouette is within [`TOLERANCE`] (10%) of the best, or within the best's standard
+//! error where that is wider (few papers: the "one-standard-error rule" of model
+//! selection, here leaning to the finer split) ([`choose_k`]); the full selection is then
+//! clustered with it.
 //! Why the largest and not the best: on sentence embeddings the silhouette is low
 //! (0.02-0.06) and nearly flat in `k`, its differences within the window are sampling
 //! noise, and taking the maximum picked the bottom of the window: 4 groups for the 51
@@ -139,7 +141,7 @@ pub const K_GRID: [usize; 19] = [
 ];
 
 /// How far below the best mean silhouette a larger `k` may score and still be chosen,
-/// as a fraction of the best (see the module doc).
+/// as a fraction of the best, at least (see the module doc).
 pub const TOLERANCE: f32 = 0.1;
 
 /// The most topics `--k auto` makes: a legend, a list or a map of more than about 40
@@ -164,14 +166,15 @@ pub fn auto_candidates(n: usize, max_k: usize) -> Vec<usize> {
     allowed[allowed.len().saturating_sub(4)..].to_vec()
 }
 
-/// The `k` chosen from `(k, mean silhouette)` pairs in increasing `k`: the largest whose
-/// silhouette is within [`TOLERANCE`] of the best (see the module doc).
-pub fn choose_k(silhouettes: &[(usize, f32)]) -> Option<usize> {
+/// The `k` chosen from `(k, mean silhouette)` pairs: the largest whose silhouette is
+/// within [`TOLERANCE`] of the best, or within `noise` (the best's standard error) if that
+/// is wider (see the module doc).
+pub fn choose_k(silhouettes: &[(usize, f32)], noise: f32) -> Option<usize> {
     let best = silhouettes
         .iter()
         .map(|&(_, s)| s)
         .fold(f32::NEG_INFINITY, f32::max);
-    let floor = best - TOLERANCE * best.abs();
+    let floor = best - (TOLERANCE * best.abs()).max(noise);
     silhouettes
         .iter()
         .filter(|&&(_, s)| s >= floor)
@@ -218,12 +221,21 @@ pub fn auto(
         ..KMeansConfig::for_size(rows.len())
     };
     let mut silhouettes = Vec::with_capacity(candidates.len());
+    let mut errors = Vec::with_capacity(candidates.len());
     for &k in &candidates {
         cancel.check()?;
         let c = kmeans_with(sample.view(), k, seed, config)?;
-        silhouettes.push((k, silhouette(&dist, &c.assignment, k)));
+        let (mean, error) = silhouette_with_error(&dist, &c.assignment, k);
+        silhouettes.push((k, mean));
+        errors.push(error);
     }
-    let best = choose_k(&silhouettes).expect("candidates is not empty. This is a bug.");
+    // The standard error of the best-scoring k.
+    let noise = silhouettes
+        .iter()
+        .zip(&errors)
+        .max_by(|a, b| a.0 .1.total_cmp(&b.0 .1))
+        .map_or(0.0, |(_, &e)| e);
+    let best = choose_k(&silhouettes, noise).expect("candidates is not empty. This is a bug.");
     cancel.check()?;
     let mut c = kmeans(data, best, seed)?;
     c.silhouettes = silhouettes;
@@ -247,17 +259,25 @@ fn distance_matrix(data: ArrayView2<'_, f32>) -> Vec<f32> {
 /// Mean silhouette of `assignment` (clusters `0..k`) over an `n × n` distance matrix.
 /// Points in singleton clusters score 0 (as in scikit-learn); one non-empty cluster
 /// scores 0.
+#[cfg(test)]
 fn silhouette(dist: &[f32], assignment: &[usize], k: usize) -> f32 {
+    silhouette_with_error(dist, assignment, k).0
+}
+
+/// Mean silhouette and its standard error (standard deviation of the points' silhouettes
+/// over `√n`).
+fn silhouette_with_error(dist: &[f32], assignment: &[usize], k: usize) -> (f32, f32) {
     let n = assignment.len();
     let mut sizes = vec![0usize; k];
     for &c in assignment {
         sizes[c] += 1;
     }
     if sizes.iter().filter(|&&s| s > 0).count() < 2 {
-        return 0.0;
+        return (0.0, 0.0);
     }
     let mut sums = vec![0f64; k];
     let mut total = 0f64;
+    let mut squares = 0f64;
     for i in 0..n {
         sums.iter_mut().for_each(|s| *s = 0.0);
         for j in 0..n {
@@ -275,9 +295,13 @@ fn silhouette(dist: &[f32], assignment: &[usize], k: usize) -> f32 {
         let m = a.max(b);
         if m > 0.0 {
             total += (b - a) / m;
+            squares += ((b - a) / m).powi(2);
         }
     }
-    (total / n as f64) as f32
+    let nf = n as f64;
+    let mean = total / nf;
+    let var = (squares / nf - mean * mean).max(0.0);
+    (mean as f32, (var / nf).sqrt() as f32)
 }
 
 #[cfg(test)]
@@ -348,11 +372,13 @@ mod tests {
     fn flat_silhouettes_choose_the_finer_split_and_a_clear_best_wins() {
         // Flat within noise (the emergent papers): the largest k, not the smallest.
         let flat = [(4, 0.058), (5, 0.055), (6, 0.056), (7, 0.053)];
-        assert_eq!(choose_k(&flat), Some(7));
+        assert_eq!(choose_k(&flat, 0.0), Some(7));
         // A clear best: a larger k that scores much worse is not taken.
         let peak = [(2, 0.30), (3, 0.62), (4, 0.41), (5, 0.35)];
-        assert_eq!(choose_k(&peak), Some(3));
-        assert_eq!(choose_k(&[]), None);
+        assert_eq!(choose_k(&peak, 0.0), Some(3));
+        // Unless the scores are that noisy (few papers).
+        assert_eq!(choose_k(&peak, 0.3), Some(5));
+        assert_eq!(choose_k(&[], 0.0), None);
     }
 
     #[test]

@@ -199,7 +199,8 @@ pub fn normalise(xy: &[(f32, f32)]) -> Vec<(f32, f32)> {
     let (x0, x1) = pct(xy.iter().map(|p| p.0).collect());
     let (y0, y1) = pct(xy.iter().map(|p| p.1).collect());
     let span = (x1 - x0).max(y1 - y0);
-    if !(span > 0.0) {
+    // Also catches NaN.
+    if span.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return vec![(0.5, 0.5); xy.len()];
     }
     let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
@@ -375,11 +376,11 @@ mod tests {
             .collect();
         let mut data = Array2::zeros((k * per, dim));
         let mut topic = Vec::new();
-        for c in 0..k {
+        for (c, centre) in centres.iter().enumerate() {
             for i in 0..per {
                 let mut row = data.row_mut(c * per + i);
-                for d in 0..dim {
-                    row[d] = centres[c][d] + noise * rng.gen_range(-1.0f32..1.0);
+                for (x, &m) in row.iter_mut().zip(centre) {
+                    *x = m + noise * rng.gen_range(-1.0f32..1.0);
                 }
                 let norm = row.dot(&row).sqrt();
                 row /= norm;
