@@ -82,9 +82,15 @@ fn emergent_papers_split_into_groups_a_person_would_name() {
     assert!(sel["lexical"].as_u64().unwrap() >= 23, "{sel}");
     // The two emergent-misalignment papers share a topic.
     assert_eq!(topic["seed-007"], topic["seed-009"], "{r}");
-    // The emergent-communication / emergent-language papers share a topic.
-    assert_eq!(topic["seed-006"], topic["seed-024"], "{r}");
-    assert!(r["topics"].as_array().unwrap().len() >= 3, "{r}");
+    // Auto k splits the 24 papers finer than the bottom of its window (it made 4 groups
+    // when it took the best silhouette, merging every LLM/agent paper). At 6 groups the
+    // emergent-communication paper (006) goes with the multi-agent papers and the
+    // emergent-language one (024) with the language-model papers; the README says so.
+    assert!(r["topics"].as_array().unwrap().len() >= 5, "{r}");
+    assert_eq!(topic["seed-006"], topic["seed-002"], "{r}");
+    // The kagome-metal paper never joins an ML topic.
+    let kagome = topic["seed-018"];
+    assert_eq!(topic.values().filter(|&&t| t == kagome).count(), 1, "{r}");
     // The query's own word forms never label a topic.
     for t in r["topics"].as_array().unwrap() {
         for term in t["terms"].as_array().unwrap() {
