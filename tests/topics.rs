@@ -82,9 +82,15 @@ fn emergent_papers_split_into_groups_a_person_would_name() {
     assert!(sel["lexical"].as_u64().unwrap() >= 23, "{sel}");
     // The two emergent-misalignment papers share a topic.
     assert_eq!(topic["seed-007"], topic["seed-009"], "{r}");
-    // The emergent-communication / emergent-language papers share a topic.
-    assert_eq!(topic["seed-006"], topic["seed-024"], "{r}");
-    assert!(r["topics"].as_array().unwrap().len() >= 3, "{r}");
+    // Auto k splits the 24 papers finer than the bottom of its window (it made 4 groups
+    // when it took the best silhouette, merging every LLM/agent paper). At 6 groups the
+    // emergent-communication paper (006) goes with the multi-agent papers and the
+    // emergent-language one (024) with the language-model papers; the README says so.
+    assert!(r["topics"].as_array().unwrap().len() >= 5, "{r}");
+    assert_eq!(topic["seed-006"], topic["seed-002"], "{r}");
+    // The kagome-metal paper never joins an ML topic.
+    let kagome = topic["seed-018"];
+    assert_eq!(topic.values().filter(|&&t| t == kagome).count(), 1, "{r}");
     // The query's own word forms never label a topic.
     for t in r["topics"].as_array().unwrap() {
         for term in t["terms"].as_array().unwrap() {
@@ -300,4 +306,102 @@ fn eval_clustering_scores_labelled_papers() {
     assert!(only["n"].as_u64().unwrap() < n);
     let text = ok(&["eval", "clustering", "--data", d, "--k", "2"]);
     assert!(text.starts_with("v_measure: 0."), "{text}");
+}
+
+#[test]
+fn keyword_selection_keeps_the_concept_not_the_everyday_word() {
+    let idx = shared_index().to_str().unwrap();
+    let r = json(&ok(&[
+        "topics", "--index", idx, "--query", "emergent", "--k", "2", "--json",
+    ]));
+    let engine =
+        paperscope::search::Engine::open(shared_index(), paperscope::search::Limits::default())
+            .unwrap();
+    // Every lexical match says emergent/emergence/emergently; none is selected only for
+    // "emerging", "emerged" or "emergency" (26 of the arXiv records use those loosely).
+    let family = [
+        "emergent",
+        "emergence",
+        "emergently",
+        "emergences",
+        "emergents",
+    ];
+    for id in topic_of(&r).keys() {
+        let p = engine
+            .paper(&paperscope::paper::PaperId(id.clone()))
+            .unwrap();
+        let text = format!("{} {}", p.title, p.abstract_).to_lowercase();
+        let words: Vec<&str> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        assert!(
+            words.iter().any(|w| family.contains(w)),
+            "{id} selected without a word of the family: {}",
+            p.title
+        );
+    }
+    assert!(
+        r["selection"]["lexical"].as_u64().unwrap() >= 23,
+        "{}",
+        r["selection"]
+    );
+}
+
+#[test]
+fn the_map_keeps_topics_apart_and_the_cache_computes_once() {
+    let engine =
+        paperscope::search::Engine::open(shared_index(), paperscope::search::Limits::default())
+            .unwrap();
+    let opts = paperscope::embed::EmbedOptions::default();
+    let model = paperscope::embed::Embedder::load(&common::model_dir(), &opts).unwrap();
+    let never = paperscope::cancel::Cancel::never();
+    let params = TopicParams {
+        k: KChoice::Fixed(8),
+        seed: 7,
+        ..TopicParams::default()
+    };
+    let cache = topics::Cache::new(2);
+    let start = std::time::Instant::now();
+    let first = cache
+        .get_or_run(1, &engine, &params, &model, &never)
+        .unwrap();
+    let cold = start.elapsed();
+    let start = std::time::Instant::now();
+    let again = cache
+        .get_or_run(1, &engine, &params, &model, &never)
+        .unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again));
+    assert!(
+        start.elapsed() < cold / 10,
+        "{:?} vs {cold:?}",
+        start.elapsed()
+    );
+
+    let (report, map) = (&first.report, &first.map);
+    assert_eq!(map.centres.len(), report.topics.len());
+    assert_eq!(map.points.len(), 425);
+    for p in &map.points {
+        assert!(
+            (0.0..=1.0).contains(&p.x) && (0.0..=1.0).contains(&p.y),
+            "{p:?}"
+        );
+        let id = &engine.index().paper(p.doc).id;
+        assert!(report.topics[p.topic].papers.contains(id));
+    }
+    // Topics stand apart, far better than on the PCA-of-centroids map.
+    let docs: Vec<_> = map.points.iter().map(|p| p.doc).collect();
+    let topic: Vec<usize> = map.points.iter().map(|p| p.topic).collect();
+    let xy: Vec<(f32, f32)> = map.points.iter().map(|p| (p.x, p.y)).collect();
+    let data = topics::matrix(engine.index(), &docs);
+    let q = topics::layout::quality(data.view(), &xy, &topic, &map.centres, 10);
+    let base = topics::layout::pca_of_centroids(data.view(), &topic, 8).unwrap();
+    let centres = topics::layout::centres_of(&base, &topic, 8);
+    let qb = topics::layout::quality(data.view(), &base, &topic, &centres, 10);
+    assert!(q.topic_agreement > 0.9 && q.own_centre > 0.9, "{q:?}");
+    assert!(q.trustworthiness > qb.trustworthiness, "{q:?} vs {qb:?}");
+    assert!(
+        q.topic_agreement > qb.topic_agreement + 0.2,
+        "{q:?} vs {qb:?}"
+    );
 }

@@ -434,9 +434,10 @@ pub struct ClusteringArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub model: ModelArg,
-    /// Number of clusters (default: the number of distinct labels).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
-    pub k: Option<u32>,
+    /// Number of clusters, or "auto" for the choice `paperscope topics --k auto` makes
+    /// (default: the number of distinct labels).
+    #[arg(long)]
+    pub k: Option<crate::topics::KChoice>,
     /// Text to embed.
     #[arg(long, value_enum, default_value = "title+abstract")]
     pub text: TextArg,

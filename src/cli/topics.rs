@@ -133,7 +133,7 @@ pub(super) fn eval_clustering(a: ClusteringArgs) -> Result<()> {
         .iter()
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    let k = a.k.map_or(distinct, |k| k as usize);
+    let k = a.k.unwrap_or(topics::KChoice::Fixed(distinct));
     let start = Instant::now();
     let report = clustering::evaluate(data.view(), &labels, k, a.seed)?;
     let mut out = std::io::stdout().lock();

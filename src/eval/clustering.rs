@@ -157,25 +157,38 @@ pub struct ClusteringEval {
     pub completeness: f64,
     pub nmi: f64,
     pub ari: f64,
+    /// Clusters made (with `--k auto`, the chosen k).
     pub k: usize,
+    /// With `--k auto`: each candidate k and its mean silhouette (see `topics::cluster`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub silhouettes: Vec<(usize, f32)>,
     pub n: usize,
     /// Distinct labels among the records.
     pub labels: usize,
     pub seed: u64,
 }
 
-/// Clusters `vectors` (one row per label) into `k` groups with the topics k-means and
-/// scores them against `labels`.
+/// Clusters `vectors` (one row per label) into `k` groups with the topics k-means (or
+/// with the topics' automatic choice of `k`) and scores them against `labels`.
 ///
 /// # Errors
 /// [`topics::Error`] from clustering (e.g. `k` larger than the number of rows).
 pub fn evaluate(
     vectors: ArrayView2<'_, f32>,
     labels: &[String],
-    k: usize,
+    k: topics::KChoice,
     seed: u64,
 ) -> Result<ClusteringEval, Error> {
-    let clustering = cluster::kmeans(vectors, k, seed)?;
+    let clustering = match k {
+        topics::KChoice::Fixed(k) => cluster::kmeans(vectors, k, seed)?,
+        topics::KChoice::Auto => cluster::auto(
+            vectors,
+            seed,
+            topics::Limits::batch().max_k,
+            &crate::cancel::Cancel::never(),
+        )?,
+    };
+    let k = clustering.k();
     let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
     for l in labels {
         let next = ids.len();
@@ -190,6 +203,7 @@ pub fn evaluate(
         nmi: nmi(&truth, &clustering.assignment),
         ari: ari(&truth, &clustering.assignment),
         k,
+        silhouettes: clustering.silhouettes,
         n: labels.len(),
         labels: ids.len(),
         seed,

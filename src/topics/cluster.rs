@@ -13,16 +13,25 @@
 //! 40 iterations past [`LARGE`] papers (k-means on text embeddings gains little after a few
 //! dozen iterations; the tolerance stops earlier anyway).
 //!
-//! **Auto k.** Candidates are the grid values 2..=10, 12, 15, 20, 25, 30, 40, 50 between
-//! `√n / 2` and `2√n` (the usual `√n` rule of thumb, widened), capped by `n / 3` and the
-//! caller's maximum ([`auto_candidates`]). For each, cluster a sample of at most
-//! [`SILHOUETTE_SAMPLE`] papers and score the result by its mean silhouette (Euclidean
-//! distance between unit vectors, i.e. a monotone function of cosine). The best-scoring
-//! `k` wins, ties to the smaller `k`; the full selection is then clustered with it.
-//! Why a window and not 2..50: on sentence embeddings the silhouette falls almost
-//! monotonically with `k` (measured on the 51 "emergent" papers of the test index:
-//! 0.058 at k = 2, 0.034 at k = 15), so over a wide range it always picks 2 — two
-//! groups nobody would name. Inside the window it still separates better from worse `k`. The silhouette is computed
+//! **Auto k.** Candidates are the values of [`K_GRID`] between `√n / 2` (at most 20) and
+//! `2√n` (at most [`MAX_AUTO_K`] = 40), capped by `n / 3` and the caller's maximum
+//! ([`auto_candidates`]). For each, cluster a sample of at most [`SILHOUETTE_SAMPLE`]
+//! papers and score the result by its mean silhouette (Euclidean distance between unit
+//! vectors, i.e. a monotone function of cosine). The chosen `k` is the **largest** whose
+//! silhouette is within [`TOLERANCE`] (10%) of the best, or within the best's standard
+//! error where that is wider (few papers: the "one-standard-error rule" of model
+//! selection, here leaning to the finer split) ([`choose_k`]); the full selection is then
+//! clustered with it.
+//! Why the largest and not the best: on sentence embeddings the silhouette is low
+//! (0.02-0.06) and nearly flat in `k`, its differences within the window are sampling
+//! noise, and taking the maximum picked the bottom of the window: 4 groups for the 51
+//! "emergent" papers of the test index, merging every LLM/agent paper. Merging two themes
+//! a person would tell apart costs more than splitting one theme in two (the reader sees
+//! two neighbouring labels), so ties go to the finer split; a `k` that scores clearly
+//! worse (a real drop in separation) is still not taken. Why a window at all: over 2..100
+//! the silhouette falls almost monotonically (0.058 at k = 2, 0.034 at k = 15 on those 51
+//! papers), so the window is what sets the scale: about `√n` topics (the usual rule of
+//! thumb, widened), never more than 40, the most a legend or list can show. The silhouette is computed
 //! here from one precomputed distance matrix shared by all candidates: linfa's
 //! `silhouette_score` recomputes (and allocates) every pairwise distance for every `k`,
 //! which is O(candidates × n² × dim) instead of O(n² × dim + candidates × n²). A unit test
@@ -125,21 +134,52 @@ fn kmeans_with(
     })
 }
 
-/// The candidate values of `k` for `n` papers: the grid values between `√n / 2` and
-/// `2√n` (at least 2, at most `n / 3` and `max_k`); if the window is empty (large `n`),
-/// the top of the grid under `max_k`.
+/// The grid `k` is chosen from: fine steps where one topic more or less matters, coarser
+/// ones beyond.
+pub const K_GRID: [usize; 19] = [
+    2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 23, 26, 30, 35, 40,
+];
+
+/// How far below the best mean silhouette a larger `k` may score and still be chosen,
+/// as a fraction of the best, at least (see the module doc).
+pub const TOLERANCE: f32 = 0.1;
+
+/// The most topics `--k auto` makes: a legend, a list or a map of more than about 40
+/// groups is more than a person scans.
+pub const MAX_AUTO_K: usize = 40;
+
+/// The candidate values of `k` for `n` papers: the grid values between `√n / 2` (at most
+/// 20) and `2√n` (at most [`MAX_AUTO_K`], `n / 3` and `max_k`); if that is empty (a small
+/// `max_k`), the largest few grid values under the caps.
 pub fn auto_candidates(n: usize, max_k: usize) -> Vec<usize> {
-    const GRID: [usize; 16] = [2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 25, 30, 40, 50];
     let root = (n as f64).sqrt();
-    let lo = ((root / 2.0).ceil() as usize).max(2);
-    let hi = ((2.0 * root).floor() as usize).min(n / 3).min(max_k);
-    let window: Vec<usize> = GRID.into_iter().filter(|&k| k >= lo && k <= hi).collect();
+    let lo = ((root / 2.0).ceil() as usize).clamp(2, 20);
+    let hi = ((2.0 * root).floor() as usize)
+        .min(MAX_AUTO_K)
+        .min(n / 3)
+        .min(max_k);
+    let window: Vec<usize> = K_GRID.into_iter().filter(|&k| k >= lo && k <= hi).collect();
     if !window.is_empty() || hi < 2 {
         return window;
     }
-    // √n / 2 is past the grid: the largest few grid values allowed.
-    let allowed: Vec<usize> = GRID.into_iter().filter(|&k| k <= hi).collect();
+    let allowed: Vec<usize> = K_GRID.into_iter().filter(|&k| k <= hi).collect();
     allowed[allowed.len().saturating_sub(4)..].to_vec()
+}
+
+/// The `k` chosen from `(k, mean silhouette)` pairs: the largest whose silhouette is
+/// within [`TOLERANCE`] of the best, or within `noise` (the best's standard error) if that
+/// is wider (see the module doc).
+pub fn choose_k(silhouettes: &[(usize, f32)], noise: f32) -> Option<usize> {
+    let best = silhouettes
+        .iter()
+        .map(|&(_, s)| s)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let floor = best - (TOLERANCE * best.abs()).max(noise);
+    silhouettes
+        .iter()
+        .filter(|&&(_, s)| s >= floor)
+        .map(|&(k, _)| k)
+        .max()
 }
 
 /// Chooses `k` by silhouette (see the module doc) and clusters all rows with it. With too
@@ -181,19 +221,21 @@ pub fn auto(
         ..KMeansConfig::for_size(rows.len())
     };
     let mut silhouettes = Vec::with_capacity(candidates.len());
+    let mut errors = Vec::with_capacity(candidates.len());
     for &k in &candidates {
         cancel.check()?;
         let c = kmeans_with(sample.view(), k, seed, config)?;
-        silhouettes.push((k, silhouette(&dist, &c.assignment, k)));
+        let (mean, error) = silhouette_with_error(&dist, &c.assignment, k);
+        silhouettes.push((k, mean));
+        errors.push(error);
     }
-    let best = silhouettes
+    // The standard error of the best-scoring k.
+    let noise = silhouettes
         .iter()
-        .fold(None::<(usize, f32)>, |best, &(k, s)| match best {
-            Some((_, bs)) if bs >= s => best,
-            _ => Some((k, s)),
-        })
-        .map(|(k, _)| k)
-        .expect("candidates is not empty. This is a bug.");
+        .zip(&errors)
+        .max_by(|a, b| a.0 .1.total_cmp(&b.0 .1))
+        .map_or(0.0, |(_, &e)| e);
+    let best = choose_k(&silhouettes, noise).expect("candidates is not empty. This is a bug.");
     cancel.check()?;
     let mut c = kmeans(data, best, seed)?;
     c.silhouettes = silhouettes;
@@ -217,17 +259,25 @@ fn distance_matrix(data: ArrayView2<'_, f32>) -> Vec<f32> {
 /// Mean silhouette of `assignment` (clusters `0..k`) over an `n × n` distance matrix.
 /// Points in singleton clusters score 0 (as in scikit-learn); one non-empty cluster
 /// scores 0.
+#[cfg(test)]
 fn silhouette(dist: &[f32], assignment: &[usize], k: usize) -> f32 {
+    silhouette_with_error(dist, assignment, k).0
+}
+
+/// Mean silhouette and its standard error (standard deviation of the points' silhouettes
+/// over `√n`).
+fn silhouette_with_error(dist: &[f32], assignment: &[usize], k: usize) -> (f32, f32) {
     let n = assignment.len();
     let mut sizes = vec![0usize; k];
     for &c in assignment {
         sizes[c] += 1;
     }
     if sizes.iter().filter(|&&s| s > 0).count() < 2 {
-        return 0.0;
+        return (0.0, 0.0);
     }
     let mut sums = vec![0f64; k];
     let mut total = 0f64;
+    let mut squares = 0f64;
     for i in 0..n {
         sums.iter_mut().for_each(|s| *s = 0.0);
         for j in 0..n {
@@ -245,9 +295,13 @@ fn silhouette(dist: &[f32], assignment: &[usize], k: usize) -> f32 {
         let m = a.max(b);
         if m > 0.0 {
             total += (b - a) / m;
+            squares += ((b - a) / m).powi(2);
         }
     }
-    (total / n as f64) as f32
+    let nf = n as f64;
+    let mean = total / nf;
+    let var = (squares / nf - mean * mean).max(0.0);
+    (mean as f32, (var / nf).sqrt() as f32)
 }
 
 #[cfg(test)]
@@ -305,10 +359,26 @@ mod tests {
     #[test]
     fn auto_candidates_follow_the_square_root_rule() {
         assert_eq!(auto_candidates(9, 10), vec![2, 3]);
-        assert_eq!(auto_candidates(51, 100), vec![4, 5, 6, 7, 8, 9, 10, 12]);
-        assert_eq!(auto_candidates(118_000, 100), vec![25, 30, 40, 50]);
-        assert_eq!(auto_candidates(118_000, 40), vec![20, 25, 30, 40]);
+        assert_eq!(auto_candidates(24, 100), vec![3, 4, 5, 6, 7, 8]);
+        assert_eq!(auto_candidates(51, 100), vec![4, 5, 6, 7, 8, 9, 10, 12, 14]);
+        assert_eq!(auto_candidates(2_836, 100), vec![20, 23, 26, 30, 35, 40]);
+        assert_eq!(auto_candidates(118_000, 100), vec![20, 23, 26, 30, 35, 40]);
+        assert_eq!(auto_candidates(118_000, 25), vec![20, 23]);
+        assert_eq!(auto_candidates(118_000, 12), vec![8, 9, 10, 12]);
         assert!(auto_candidates(5, 10).is_empty());
+    }
+
+    #[test]
+    fn flat_silhouettes_choose_the_finer_split_and_a_clear_best_wins() {
+        // Flat within noise (the emergent papers): the largest k, not the smallest.
+        let flat = [(4, 0.058), (5, 0.055), (6, 0.056), (7, 0.053)];
+        assert_eq!(choose_k(&flat, 0.0), Some(7));
+        // A clear best: a larger k that scores much worse is not taken.
+        let peak = [(2, 0.30), (3, 0.62), (4, 0.41), (5, 0.35)];
+        assert_eq!(choose_k(&peak, 0.0), Some(3));
+        // Unless the scores are that noisy (few papers).
+        assert_eq!(choose_k(&peak, 0.3), Some(5));
+        assert_eq!(choose_k(&[], 0.0), None);
     }
 
     #[test]

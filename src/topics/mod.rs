@@ -3,8 +3,10 @@
 //!
 //! One call, [`run`], does the whole job for both front ends (CLI and HTTP): select
 //! ([`select`]), cluster the selected papers' stored vectors ([`cluster`]), describe each
-//! group by class-based TF-IDF ([`terms`]), and count it per month. [`html::render`] draws
-//! the report as one self-contained page.
+//! group by class-based TF-IDF ([`terms`]), and count it per month. [`layout::map`] places
+//! the papers on a 2-D map where topics stand apart, [`html::render`] draws the report as
+//! one self-contained page, and [`Cache`] keeps reports (and maps) per index generation so
+//! whole-collection topics are computed once, not per request.
 //!
 //! **Determinism.** Same index, same [`TopicParams`] → byte-identical JSON: the selection
 //! is in `DocId` order, k-means is seeded by [`TopicParams::seed`], every ranking breaks
@@ -21,8 +23,10 @@
 //! selection (so a topic with no earlier papers gets a large finite figure, not infinity).
 //! Above 1 the topic is rising. `null` when either period has no dated papers.
 
+pub mod cache;
 pub mod cluster;
 pub mod html;
+pub mod layout;
 pub mod select;
 pub mod terms;
 
@@ -36,6 +40,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+pub use cache::{Cache, Computed};
+pub use layout::{MapPoint, TopicMap};
 pub use select::{Mode, SelectionReport};
 
 /// Errors of a topic run. The "too large"/"out of range"/"too few" variants are the
@@ -175,7 +181,7 @@ impl Limits {
 }
 
 /// What to compute. Build with struct update syntax from `TopicParams::default()`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopicParams {
     /// Papers about this (see [`select`]); `None`: the whole collection. Default `None`.
     pub query: Option<String>,
