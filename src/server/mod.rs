@@ -14,13 +14,19 @@
 //! the engine's work (graph walks, scans, clustering) runs on blocking threads under a
 //! bound ([`work`]), never on the async executor, and stops when its request is abandoned.
 //! The server is read-only: no request writes to disk.
+//!
+//! The web app (`pages`, `views`, templates in `templates/`, assets in `static/`) serves
+//! server-rendered pages at `/`, `/papers/{id}`, `/for-you`, `/topics` and `/export`
+//! over the same engine calls.
 
 mod connections;
 mod error;
 mod metrics;
+mod pages;
 mod protocol;
 mod routes;
 mod types;
+mod views;
 mod work;
 
 pub use crate::embed::service::ServiceConfig;
@@ -183,7 +189,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::embed))
         .routes(routes!(routes::tei_embed))
         .routes(routes!(routes::topics))
-        .routes(routes!(routes::topics_page))
+        .routes(routes!(pages::topics))
         .routes(routes!(routes::health))
         .routes(routes!(routes::metrics))
         .routes(routes!(routes::openapi))
@@ -220,10 +226,11 @@ pub fn router(state: AppState) -> Router {
     let cors_origin = state.cors_origin.clone();
     let x_request_id = HeaderName::from_static("x-request-id");
     let (routes, _) = api().split_for_parts();
+    let routes = routes.merge(pages::routes());
     // Layers run outside in: request ids, tracing, JSON bodies for empty error answers,
     // metrics and the time limit, the head limits, then the route.
     let mut app = routes
-        .fallback(routes::not_found)
+        .fallback(pages::not_found)
         // After the routes: it applies to the routes registered before it.
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)

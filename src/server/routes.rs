@@ -94,12 +94,38 @@ pub async fn search(
             .map(str::parse::<Mode>)
             .transpose()?
             .unwrap_or_default(),
+        sort: q
+            .sort
+            .as_deref()
+            .map(str::parse::<search::Sort>)
+            .transpose()?
+            .unwrap_or_default(),
         explain: q.explain.unwrap_or(false),
         ..page_params(q.k, q.offset, q.filter)
     };
-    // Mistakes are answered before any work is queued.
-    s.engine().validate(&text, &params)?;
-    // Dropping this future (time limit, disconnect) cancels what it started.
+    let engine = s.engine();
+    let response = run_search(&s, engine, text, params, move |results, params| {
+        page(results, params, start)
+    })
+    .await?;
+    Ok(axum::Json(response))
+}
+
+/// A text query on `engine` as every front end of the service runs it: checked before any
+/// work is queued, the query embedded on the model service (explanations' sentences as
+/// bulk jobs), the search on a query slot, where `map` turns its results into the answer.
+/// Dropping the future (time limit, disconnect) cancels what it started.
+///
+/// # Errors
+/// The engine's and the model service's, as [`ApiError`]s.
+pub(super) async fn run_search<T: Send + 'static>(
+    s: &AppState,
+    engine: std::sync::Arc<search::Engine>,
+    text: String,
+    params: SearchParams,
+    map: impl FnOnce(Results<'_>, &SearchParams) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    engine.validate(&text, &params)?;
     let cancel = Cancel::new();
     let _abandon = cancel.on_drop();
     let model = s.model.client();
@@ -110,17 +136,13 @@ pub async fn search(
             .pop(),
         false => None,
     };
-    // Explanations embed the hits' sentences: bulk jobs on the same model service.
     let encoder = model.encoder(Priority::Bulk, cancel);
-    let engine = s.engine();
-    let response = s
-        .work
+    s.work
         .query(move || {
             let results = engine.search_embedded(&text, v.as_deref(), &params, &encoder)?;
-            Ok::<_, ApiError>(page(results, &params, start))
+            Ok::<_, ApiError>(map(results, &params))
         })
-        .await??;
-    Ok(axum::Json(response))
+        .await?
 }
 
 /// A paper's record.
@@ -130,7 +152,9 @@ pub async fn paper(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<PaperRecord>, ApiError> {
-    Ok(axum::Json(PaperRecord::from(s.engine().paper(&PaperId(id))?)))
+    Ok(axum::Json(PaperRecord::from(
+        s.engine().paper(&PaperId(id))?,
+    )))
 }
 
 /// Papers like this one (the paper itself excluded).
@@ -318,18 +342,19 @@ pub async fn topics(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<TopicsQuery>,
 ) -> Result<axum::Json<topics::TopicsReport>, ApiError> {
-    let (report, _abandon) = run_topics(&s, q).await?;
+    let (report, _abandon) = run_topics(&s, s.engine(), q).await?;
     Ok(axum::Json(report))
 }
 
-/// Topics on the heavy-work slot, with the query (if any) embedded by the model service;
-/// the guard returned cancels the clustering if the request is dropped before the answer
-/// is sent.
-async fn run_topics(
+/// Topics of `engine` on the heavy-work slot, with the query (if any) embedded by the
+/// model service; the guard returned cancels the clustering if the request is dropped
+/// before the answer is sent.
+pub(super) async fn run_topics(
     s: &AppState,
+    engine: std::sync::Arc<search::Engine>,
     q: TopicsQuery,
 ) -> Result<(topics::TopicsReport, CancelOnDrop), ApiError> {
-    let params = q.params(s.engine().limits())?;
+    let params = q.params(engine.limits())?;
     params.validate()?;
     let cancel = Cancel::new();
     let abandon = cancel.on_drop();
@@ -337,28 +362,11 @@ async fn run_topics(
         .model
         .client()
         .encoder(Priority::Interactive, cancel.clone());
-    let engine = s.engine();
     let report = s
         .work
         .heavy(move || topics::run(&engine, &params, &encoder, &cancel))
         .await??;
     Ok((report, abandon))
-}
-
-/// The topics as one self-contained HTML page (a map of the papers coloured by topic).
-#[utoipa::path(get, path = "/topics", params(TopicsQuery),
-    responses((status = 200, body = String, content_type = "text/html"), (status = 400, body = ErrorBody)))]
-pub async fn topics_page(
-    State(s): State<AppState>,
-    ApiQuery(q): ApiQuery<TopicsQuery>,
-) -> Result<axum::response::Html<String>, ApiError> {
-    let (report, _abandon) = run_topics(&s, q).await?;
-    let engine = s.engine();
-    let page = s
-        .work
-        .query(move || topics::html::render(&report, engine.index()))
-        .await??;
-    Ok(axum::response::Html(page))
 }
 
 /// Liveness and a summary of the served index.

@@ -9,6 +9,9 @@
 //! biggest topic. PCA is linear and instant at any size, unlike t-SNE, so the page can be
 //! served per request.
 //!
+//! [`pca_map`] gives the same projection as data (a [`TopicMap`]) for the web app's topics
+//! page, which draws it from a template.
+//!
 //! **Size.** At most [`MAX_POINTS`] papers are drawn (every n-th member of each topic,
 //! so proportions hold); the topic list always covers every topic.
 
@@ -19,6 +22,69 @@ use linfa::prelude::*;
 use linfa_reduction::Pca;
 use ndarray::{Array2, Axis};
 use std::fmt::Write;
+
+/// One paper on a [`TopicMap`]: `x`, `y` in `0..=1`, `topic` the [`super::Topic::id`].
+///
+/// Same shape as `layout::MapPoint`, which replaces it (and [`pca_map`]) once the topic
+/// layout lands; the web page is written against this shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MapPoint {
+    pub doc: DocId,
+    pub topic: usize,
+    pub x: f32,
+    pub y: f32,
+}
+
+/// The papers of a report placed in the unit square, and each topic's centre
+/// (`centres[topic id]`, the mean of its drawn points).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TopicMap {
+    pub points: Vec<MapPoint>,
+    pub centres: Vec<(f32, f32)>,
+}
+
+/// The map [`render`] draws (PCA, see the module doc), in the unit square: at most
+/// [`MAX_POINTS`] papers, every n-th of each topic.
+///
+/// # Errors
+/// [`Error::Projection`] if PCA fails.
+pub fn pca_map(report: &TopicsReport, index: &Index) -> Result<TopicMap, Error> {
+    let total: usize = report.topics.iter().map(|t| t.size).sum();
+    let stride = total.div_ceil(MAX_POINTS).max(1);
+    let mut placed: Vec<(usize, DocId)> = Vec::new();
+    for (ti, t) in report.topics.iter().enumerate() {
+        for id in t.papers.iter().step_by(stride) {
+            if let Some(d) = index.doc_id(id) {
+                placed.push((ti, d));
+            }
+        }
+    }
+    let xy = project(report, index, &placed)?;
+    let k = report.topics.iter().map(|t| t.id + 1).max().unwrap_or(0);
+    let mut sums = vec![(0f32, 0f32, 0f32); k];
+    let points: Vec<MapPoint> = placed
+        .iter()
+        .zip(&xy)
+        .map(|(&(ti, doc), &(x, y))| {
+            let topic = report.topics[ti].id;
+            let (x, y) = (
+                ((x - PAD) / (W - 2.0 * PAD)).clamp(0.0, 1.0) as f32,
+                ((y - PAD) / (H - 2.0 * PAD)).clamp(0.0, 1.0) as f32,
+            );
+            let s = &mut sums[topic];
+            *s = (s.0 + x, s.1 + y, s.2 + 1.0);
+            MapPoint { doc, topic, x, y }
+        })
+        .collect();
+    let centres = sums
+        .into_iter()
+        .map(|(x, y, n)| match n > 0.0 {
+            true => (x / n, y / n),
+            false => (0.5, 0.5),
+        })
+        .collect();
+    Ok(TopicMap { points, centres })
+}
 
 /// Papers drawn on the map at most.
 pub const MAX_POINTS: usize = 5_000;
@@ -199,7 +265,7 @@ fn project(
 }
 
 /// A distinct colour per topic id: 12 hand-picked, then golden-angle hues.
-fn colour(id: usize) -> String {
+pub fn colour(id: usize) -> String {
     const BASE: [&str; 12] = [
         "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
         "#bcbd22", "#17becf", "#393b79", "#ad494a",
