@@ -6,7 +6,7 @@
 //! escapes for HTML (text and attribute values alike); no template uses `|safe`. Links
 //! are built here: paper ids are percent-encoded into paths, query strings are encoded by
 //! `serde_urlencoded`, and a record's own `url` is linked only when it is `http(s)` (a
-//! `javascript:` url in a hostile record stays text-free: it is dropped).
+//! `javascript:` url in a hostile record is not linked at all).
 
 use crate::explain::Explanation;
 use crate::export;
