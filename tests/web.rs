@@ -74,10 +74,8 @@ fn serve() -> Server {
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
     // Keep draining its log so that the server never blocks on a full pipe.
     std::thread::spawn(move || {
-        for l in stderr.lines() {
-            if let Ok(l) = l {
-                eprintln!("serve: {l}");
-            }
+        for l in stderr.lines().map_while(Result::ok) {
+            eprintln!("serve: {l}");
         }
     });
     Server { child, base }
