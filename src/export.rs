@@ -152,11 +152,15 @@ fn tex(s: &str) -> String {
 
 fn bibtex_entry(p: &Paper, used: &mut HashSet<String>) -> String {
     let mut e = format!("@misc{{{},\n", cite_key(p, used));
-    let mut field = |name: &str, value: &str| {
-        let _ = writeln!(e, "  {name:<13} = {{{}}},", tex(value));
-    };
+    // `value` is TeX already (escaped by the caller).
+    fn raw(e: &mut String, name: &str, value: &str) {
+        let _ = writeln!(e, "  {name:<13} = {{{value}}},");
+    }
+    fn field(e: &mut String, name: &str, value: &str) {
+        raw(e, name, &tex(value))
+    }
     if !p.title.is_empty() {
-        field("title", &p.title);
+        field(&mut e, "title", &p.title);
     }
     if !p.authors.is_empty() {
         // "and" separates names; a name holding " and " is braced to stay one name.
@@ -164,25 +168,25 @@ fn bibtex_entry(p: &Paper, used: &mut HashSet<String>) -> String {
             .authors
             .iter()
             .map(|a| match a.contains(" and ") {
-                true => format!("{{{a}}}"),
-                false => a.clone(),
+                true => format!("{{{}}}", tex(a)),
+                false => tex(a),
             })
             .collect();
-        field("author", &names.join(" and "));
+        raw(&mut e, "author", &names.join(" and "));
     }
     if let Some(d) = &p.date {
-        field("year", &d[..4]);
-        field("month", &d[5..7]);
+        field(&mut e, "year", &d[..4]);
+        field(&mut e, "month", &d[5..7]);
     }
     if let Some(id) = p.arxiv_id() {
-        field("eprint", id);
-        field("archiveprefix", "arXiv");
+        field(&mut e, "eprint", id);
+        field(&mut e, "archiveprefix", "arXiv");
         if let Some(c) = p.categories.first() {
-            field("primaryclass", c);
+            field(&mut e, "primaryclass", c);
         }
     }
     if let Some(url) = web_url(p) {
-        field("url", &url);
+        field(&mut e, "url", &url);
     }
     e.push_str("}\n");
     e

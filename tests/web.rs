@@ -218,7 +218,11 @@ async fn pages_exports_and_headers_over_http() {
     ] {
         assert!(!evil.body.contains(raw), "{raw} in {}", evil.body);
     }
-    assert!(escaped(&evil.body, "<img src=x onerror=alert("), "{}", evil.body);
+    assert!(
+        escaped(&evil.body, "<img src=x onerror=alert("),
+        "{}",
+        evil.body
+    );
     assert!(evil.body.contains("Similar papers"));
     let p = get("/papers/seed-007").await;
     p.assert_page(200, "paper");
