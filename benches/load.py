@@ -8,7 +8,10 @@ Starts the release binary on an index (e.g. the first 20,000 papers of
                                     index), rotated: every request embeds its query
   /v1/papers/{id}/similar?k=10      1,000 distinct ids of the index, rotated
 
-at 1, 16 and 64 concurrent connections, and prints requests/s and the p50/p99 latencies
+at 1, 16 and 64 concurrent connections (`--endpoints` adds the web app's pages for the
+same queries and ids: `page` = `/?q=...`, the search page's HTML, and `paper` =
+`/papers/{id}`, the paper page with its 10 similar papers; `--conns` picks the
+connection counts), and prints requests/s and the p50/p99 latencies
 wrk reports, plus the server's resident memory before the first and after the last run
 (tens of thousands of requests). wrk runs on the same 2 cores as the server: the figures
 are for the pair, as a user on one laptop would see them.
@@ -73,6 +76,9 @@ def main():
     ap.add_argument("--addr", default="127.0.0.1:18080")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--json", help="write all measurements here")
+    ap.add_argument("--endpoints", default="search,similar",
+                    help="comma-separated: search, similar, page (/?q=), paper (/papers/{id})")
+    ap.add_argument("--conns", default="1,16,64", help="comma-separated connection counts")
     args = ap.parse_args()
 
     ids = [json.loads(line)["id"] for _, line in zip(range(1000), open(os.path.join(args.index, "papers.jsonl")))]
@@ -87,8 +93,16 @@ def main():
                     break
     tmp = tempfile.mkdtemp(prefix="paperscope-load-")
     scripts = {}
-    for name, paths in (("search", [f"/v1/search?{urllib.parse.urlencode({'q': q, 'k': 10})}" for q in queries]),
-                        ("similar", [f"/v1/papers/{urllib.parse.quote(i)}/similar?k=10" for i in ids])):
+    endpoints = args.endpoints.split(",")
+    conn_counts = [int(c) for c in args.conns.split(",")]
+    all_paths = {
+        "search": [f"/v1/search?{urllib.parse.urlencode({'q': q, 'k': 10})}" for q in queries],
+        "similar": [f"/v1/papers/{urllib.parse.quote(i, safe='')}/similar?k=10" for i in ids],
+        "page": [f"/?{urllib.parse.urlencode({'q': q})}" for q in queries],
+        "paper": [f"/papers/{urllib.parse.quote(i, safe='')}" for i in ids],
+    }
+    for name in endpoints:
+        paths = all_paths[name]
         scripts[name] = os.path.join(tmp, f"{name}.lua")
         with open(scripts[name], "w") as f:
             f.write(lua(paths))
@@ -106,17 +120,16 @@ def main():
                 time.sleep(0.1)
         # One request of each kind first: a benchmark of error responses measures nothing
         # (e.g. an index built without the keyword index answers hybrid search with 503).
-        for name, first in (("search", queries[0]), ("similar", ids[0])):
-            path = (f"/v1/search?{urllib.parse.urlencode({'q': first, 'k': 10})}" if name == "search"
-                    else f"/v1/papers/{urllib.parse.quote(first)}/similar?k=10")
+        for name in endpoints:
+            path = all_paths[name][0]
             try:
                 urllib.request.urlopen(base + path, timeout=30).read()
             except urllib.error.HTTPError as e:
                 sys.exit(f"{name} fails before the benchmark: HTTP {e.code} {e.read().decode()}")
         rss_before = rss_mib(server.pid)
         results, requests = [], 0
-        for name in ("search", "similar"):
-            for conns in (1, 16, 64):
+        for name in endpoints:
+            for conns in conn_counts:
                 r = run_wrk(base, scripts[name], conns, args.duration)
                 requests += r["requests"]
                 results.append({"endpoint": name, "connections": conns, **r})
@@ -132,7 +145,8 @@ def main():
     print("| endpoint | connections | requests/s | p50 ms | p99 ms | non-2xx |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in results:
-        path = "/v1/search" if r["endpoint"] == "search" else "/v1/papers/{id}/similar"
+        path = {"search": "/v1/search", "similar": "/v1/papers/{id}/similar", "page": "/?q= (HTML)",
+                "paper": "/papers/{id} (HTML)"}[r["endpoint"]]
         print(f"| {path} | {r['connections']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
               f"{r['non_2xx']} |")
     print(f"server RSS: {rss_before:.0f} MiB before, {rss_after:.0f} MiB after {requests:,} requests")

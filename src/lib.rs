@@ -27,6 +27,8 @@
 //!   `embed` and `index`).
 //! - [`eval`]: quality measurements (HNSW recall, clustering V-measure, retrieval
 //!   nDCG/MRR/recall on BEIR data).
+//! - [`export`]: citation export of paper lists (BibTeX, CSV, RIS) for the CLI and the
+//!   web pages.
 //! - [`cli`]: the `paperscope` command line; thin.
 //!
 //! Errors: each module owns a `thiserror` enum naming causes with their context; the CLI
@@ -38,6 +40,7 @@ pub mod corpus;
 pub mod embed;
 pub mod eval;
 pub mod explain;
+pub mod export;
 pub mod filter;
 pub mod fusion;
 pub mod index;

@@ -72,6 +72,8 @@ pub enum Invalid {
     DateOrder { from: String, to: String },
     #[error("unknown mode '{0}': expected semantic, keyword or hybrid")]
     Mode(String),
+    #[error("unknown sort '{0}': expected relevance or newest")]
+    Sort(String),
     #[error("{0}")]
     Fusion(String),
     #[error("title boost must be a finite number >= 0, got {0}")]
@@ -98,6 +100,7 @@ impl Invalid {
             Invalid::Date { .. } => "invalid_date",
             Invalid::DateOrder { .. } => "invalid_date_range",
             Invalid::Mode(_) => "invalid_mode",
+            Invalid::Sort(_) => "invalid_sort",
             Invalid::Fusion(_) => "invalid_fusion",
             Invalid::TitleBoost(_) => "invalid_title_boost",
             Invalid::TooManyIds { .. } => "too_many_ids",
@@ -204,6 +207,44 @@ impl std::fmt::Display for Mode {
     }
 }
 
+/// The order of a text query's results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Best match first. The default.
+    #[default]
+    Relevance,
+    /// The [`NEWEST_POOL`] most relevant results, newest first (undated ones last, ties
+    /// by relevance): "what is recent about this", not "the newest papers" (in semantic
+    /// mode every paper matches a little).
+    Newest,
+}
+
+/// How many of the most relevant results [`Sort::Newest`] orders by date; the results
+/// beyond it are not shown in that order (the total says so).
+pub const NEWEST_POOL: usize = 100;
+
+impl std::str::FromStr for Sort {
+    type Err = Invalid;
+
+    /// `relevance` or `newest`.
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        match s {
+            "relevance" => Ok(Sort::Relevance),
+            "newest" => Ok(Sort::Newest),
+            _ => Err(Invalid::Sort(s.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Sort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Sort::Relevance => "relevance",
+            Sort::Newest => "newest",
+        })
+    }
+}
+
 pub use crate::filter::Filter;
 
 /// What a request may ask for is the engine's to say (each mistake has its [`Invalid`]
@@ -259,6 +300,8 @@ pub struct SearchParams {
     /// embedding pass over the hits' abstract sentences (at most
     /// [`explain::MAX_SENTENCES`] per hit).
     pub explain: bool,
+    /// Order of a text query's results. Default [`Sort::Relevance`].
+    pub sort: Sort,
 }
 
 impl Default for SearchParams {
@@ -271,6 +314,7 @@ impl Default for SearchParams {
             fusion: Fusion::default(),
             title_boost: keyword::DEFAULT_TITLE_BOOST,
             explain: false,
+            sort: Sort::default(),
         }
     }
 }
@@ -467,8 +511,11 @@ impl Engine {
         let vector = || {
             v.ok_or_else(|| Error::Embed(embed::Error::Forward("no query embedding given".into())))
         };
-        let need = params.offset + params.k;
-        let (ranked, total) = match params.mode {
+        let need = match params.sort {
+            Sort::Relevance => params.offset + params.k,
+            Sort::Newest => NEWEST_POOL,
+        };
+        let (mut ranked, mut total) = match params.mode {
             Mode::Semantic => {
                 let scope = self.index.scope(&params.filter, &[]);
                 let found = self.index.nearest(vector()?, need, &scope);
@@ -483,6 +530,16 @@ impl Engine {
             }
             Mode::Hybrid => self.hybrid(query, vector()?, params)?,
         };
+        if params.sort == Sort::Newest {
+            ranked.truncate(NEWEST_POOL);
+            total = total.min(NEWEST_POOL);
+            // Stable: equal dates keep their relevance order. Dates are YYYY-MM-DD, so
+            // they order as strings; `None` sorts last in reverse.
+            ranked.sort_by(|a, b| {
+                let date = |f: &Fused| self.index.paper(f.doc).date.as_deref();
+                date(b).cmp(&date(a))
+            });
+        }
         let mut results = self.page(ranked, total, params);
         if params.explain {
             self.check_model(encoder.info())?;

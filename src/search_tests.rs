@@ -205,3 +205,37 @@ fn a_query_model_other_than_the_index_s_is_refused() {
     };
     assert!(e.search("kagome", &keyword, &other).is_ok());
 }
+
+#[test]
+fn newest_orders_the_most_relevant_by_date() {
+    let (_d, e, enc) = engine(Limits::default());
+    for mode in [Mode::Semantic, Mode::Keyword, Mode::Hybrid] {
+        let params = SearchParams {
+            mode,
+            k: 24,
+            sort: Sort::Newest,
+            ..Default::default()
+        };
+        let r = e.search("study models", &params, &enc).unwrap();
+        let dates: Vec<Option<&str>> = r.hits.iter().map(|h| h.paper.date.as_deref()).collect();
+        assert!(dates.len() > 2, "{mode}");
+        // Newest first, undated last.
+        assert!(
+            dates
+                .windows(2)
+                .all(|w| w[1].is_none() || w[0].is_some_and(|a| Some(a) >= w[1])),
+            "{mode}: {dates:?}"
+        );
+        assert!(r.total <= NEWEST_POOL);
+        // Pages of the date order follow each other.
+        let second = SearchParams {
+            k: 5,
+            offset: 5,
+            ..params.clone()
+        };
+        let page = e.search("study models", &second, &enc).unwrap();
+        assert_eq!(ids(&page), ids(&r)[5..10].to_vec(), "{mode}");
+    }
+    assert_eq!("newest".parse(), Ok(Sort::Newest));
+    assert_eq!("oldest".parse::<Sort>().unwrap_err().code(), "invalid_sort");
+}

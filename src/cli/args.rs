@@ -100,6 +100,15 @@ impl ModelArg {
 #[derive(Debug, Clone, Copy)]
 pub struct PrecisionArg(pub Option<crate::embed::Precision>);
 
+fn parse_export(s: &str) -> Result<crate::export::Format, String> {
+    s.parse()
+        .map_err(|e: crate::export::UnknownFormat| e.to_string())
+}
+
+fn parse_search_sort(s: &str) -> Result<crate::search::Sort, String> {
+    s.parse().map_err(|e: crate::search::Invalid| e.to_string())
+}
+
 fn parse_precision(s: &str) -> Result<PrecisionArg, String> {
     match s {
         "" | "auto" => Ok(PrecisionArg(None)),
@@ -227,8 +236,15 @@ pub struct SearchArgs {
     #[arg(short, default_value_t = crate::search::SearchParams::default().k)]
     pub k: usize,
     /// Print JSON: {"results":[{"id","title","score"},...]}.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Print the results as citations instead: bibtex, csv or ris.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_export)]
+    pub format: Option<crate::export::Format>,
+    /// Order: relevance (the default) or newest (the most relevant results, newest first;
+    /// see README).
+    #[arg(long, default_value = "relevance", value_parser = parse_search_sort)]
+    pub sort: crate::search::Sort,
     /// Retrieval mode: semantic (embeddings), keyword (BM25) or hybrid (both, fused).
     #[arg(long, default_value_t = Mode::default(), value_parser = parse_mode)]
     pub mode: Mode,
@@ -256,8 +272,11 @@ pub struct SimilarArgs {
     #[arg(short, default_value_t = crate::search::SearchParams::default().k)]
     pub k: usize,
     /// Print JSON: {"results":[{"id","title","score"},...]}.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Print the results as citations instead: bibtex, csv or ris.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_export)]
+    pub format: Option<crate::export::Format>,
     /// Add to each result the terms the two papers share, most distinctive first.
     #[arg(long)]
     pub explain: bool,
@@ -294,6 +313,11 @@ pub struct ServeArgs {
     /// milliseconds; slower or idle connections are closed.
     #[arg(long, default_value_t = crate::server::Connections::default().idle_timeout.as_millis() as u64)]
     pub idle_timeout_ms: u64,
+    /// Do not compute the whole collection's topics in the background at start and after
+    /// each commit (then the first `/topics` request computes them: minutes on 100,000+
+    /// papers).
+    #[arg(long)]
+    pub no_warm_topics: bool,
     /// How often to check the index for a new commit (`add`, `remove`, `compact`, a
     /// rebuild) and serve it, milliseconds; 0 serves the commit opened at start only.
     #[arg(long, default_value_t = 1000, value_name = "MS")]

@@ -262,10 +262,11 @@ fn search(a: args::SearchArgs) -> Result<()> {
         mode: a.mode,
         explain: a.explain,
         fusion: a.fusion.unwrap_or(defaults.fusion),
+        sort: a.sort,
         ..defaults
     };
     let results = engine.search(&a.query.join(" "), &params, &encoder)?;
-    print_hits(&results.hits, a.json)
+    print_hits(&results.hits, a.json, a.format)
 }
 
 fn similar(a: args::SimilarArgs) -> Result<()> {
@@ -276,7 +277,7 @@ fn similar(a: args::SimilarArgs) -> Result<()> {
         ..page_params(a.page)
     };
     let results = engine.similar(&PaperId(a.paper_id), &params)?;
-    print_hits(&results.hits, a.json)
+    print_hits(&results.hits, a.json, a.format)
 }
 
 /// The page and filter flags as [`SearchParams`] (the engine validates the dates).
@@ -292,9 +293,15 @@ fn page_params(p: args::PageArgs) -> SearchParams {
     }
 }
 
-fn print_hits(hits: &[crate::search::Hit<'_>], json: bool) -> Result<()> {
+fn print_hits(
+    hits: &[crate::search::Hit<'_>],
+    json: bool,
+    format: Option<crate::export::Format>,
+) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    if json {
+    if let Some(format) = format {
+        crate::export::write(&mut out, hits.iter().map(|h| h.paper), format)?;
+    } else if json {
         output::hits_json(&mut out, hits)?;
     } else {
         output::hits_text(&mut out, hits)?;
@@ -371,6 +378,7 @@ fn serve(a: args::ServeArgs) -> Result<()> {
         },
         request_timeout: std::time::Duration::from_millis(a.timeout_ms),
         cors_origin,
+        warm_topics: !a.no_warm_topics,
         ..Default::default()
     };
     let state = server::AppState::new(engine.clone(), encoder, &config)?;

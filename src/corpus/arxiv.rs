@@ -32,7 +32,6 @@ pub(super) fn parse(mut obj: Map<String, Value>) -> Result<Record, String> {
         )),
         _ => None,
     };
-    let url = Some(format!("https://arxiv.org/abs/{id}"));
     Ok(Record {
         paper: Paper {
             id: PaperId(id),
@@ -41,7 +40,8 @@ pub(super) fn parse(mut obj: Map<String, Value>) -> Result<Record, String> {
             authors,
             date,
             categories,
-            url,
+            // Derived from the id, when it is an arXiv id, by the shared normalisation.
+            url: None,
             extra: obj,
         },
         warning,

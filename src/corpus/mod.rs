@@ -19,13 +19,15 @@
 //! the paper of that id (from what was read before it, and, for `paperscope add`, from
 //! the index); an unparsable date is dropped with a warning (the paper is kept). All text
 //! fields have their whitespace collapsed.
+//! A record without a `url` whose id is an arXiv id ([`crate::paper::arxiv_id`]) gets
+//! its arXiv abstract page (not for BEIR corpora), so the API, the CLI and the pages all
+//! link to the source.
 
 mod arxiv;
 mod beir;
 mod native;
 
-use crate::paper::PaperId;
-use crate::paper::{normalize_whitespace, Paper};
+use crate::paper::{self, normalize_whitespace, Paper, PaperId};
 use crate::text::date;
 use flate2::read::MultiGzDecoder;
 use serde_json::{Map, Value};
@@ -337,7 +339,7 @@ fn read_one(
                 continue;
             }
         };
-        normalize(&mut paper);
+        normalize(&mut paper, fmt);
         if paper.id.0.is_empty() {
             problem("empty id".into(), true)?;
             continue;
@@ -412,8 +414,13 @@ fn cut_at_char(s: &mut String, max: usize) {
     s.truncate(end);
 }
 
-fn normalize(p: &mut Paper) {
+fn normalize(p: &mut Paper, format: Format) {
     p.id.0 = p.id.0.trim().to_string();
+    // arXiv ids get their abstract page when the record names no url. BEIR ids never do:
+    // BEIR corpora are not arXiv's, whatever an id looks like.
+    if p.url.as_deref().is_none_or(|u| u.trim().is_empty()) && format != Format::Beir {
+        p.url = paper::arxiv_id(&p.id.0).map(paper::arxiv_abs_url);
+    }
     p.title = normalize_whitespace(&p.title);
     p.abstract_ = normalize_whitespace(&p.abstract_);
     p.authors = p

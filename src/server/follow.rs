@@ -46,6 +46,7 @@ fn swap(state: &AppState, engine: Engine) -> Result<(), String> {
     let (papers, generation) = (engine.index().len(), engine.index().generation());
     state.engine.store(std::sync::Arc::new(engine));
     state.metrics.served(papers, generation);
+    state.warm_topics();
     tracing::info!("now serving generation {generation} of the index ({papers} papers)");
     Ok(())
 }

@@ -17,14 +17,20 @@
 //! (see [`follow_commits`]): each request takes the engine of the newest commit opened
 //! ([`AppState::engine`]) and keeps it to the end, so that a commit swapped in meanwhile
 //! changes nothing under a request in flight.
+//!
+//! The web app (`pages`, `views`, templates in `templates/`, assets in `static/`) serves
+//! server-rendered pages at `/`, `/papers/{id}`, `/for-you`, `/topics` and `/export`
+//! over the same engine calls.
 
 mod connections;
 mod error;
 mod follow;
 mod metrics;
+mod pages;
 mod protocol;
 mod routes;
 mod types;
+mod views;
 mod work;
 
 pub use crate::embed::service::ServiceConfig;
@@ -90,6 +96,9 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Allow this one origin cross-origin access (CORS). Default: none (CORS off).
     pub cors_origin: Option<HeaderValue>,
+    /// Compute the whole collection's topics in the background at start and after each
+    /// commit, so that the topics page is ready before it is asked for. Default: on.
+    pub warm_topics: bool,
 }
 
 impl Default for ServerConfig {
@@ -99,6 +108,7 @@ impl Default for ServerConfig {
             model: ServiceConfig::default(),
             request_timeout: Duration::from_secs(10),
             cors_origin: None,
+            warm_topics: true,
         }
     }
 }
@@ -110,6 +120,12 @@ pub struct AppState {
     engine: Arc<arc_swap::ArcSwap<Engine>>,
     /// The model's identity, which every commit must share.
     model_info: crate::embed::ModelInfo,
+    /// Topics and maps computed, by commit (see [`routes::warm_topics`]).
+    topics: Arc<crate::topics::Cache>,
+    /// Whether whole-collection topics are being computed in the background.
+    warming: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether to compute them at start and after each commit.
+    warm: bool,
     model: Arc<ModelService>,
     work: work::Work,
     metrics: Arc<metrics::Metrics>,
@@ -149,22 +165,34 @@ impl AppState {
         });
         let model = Arc::new(model);
         metrics.watch_model(model.client());
-        Ok(AppState {
+        let state = AppState {
             engine: Arc::new(arc_swap::ArcSwap::new(engine)),
             model_info: encoder_info,
+            topics: Arc::new(crate::topics::Cache::default()),
+            warming: Arc::default(),
+            warm: config.warm_topics,
             model,
             work: work::Work::new(),
             metrics,
             limits: config.limits,
             request_timeout: config.request_timeout,
             cors_origin: config.cors_origin.clone(),
-        })
+        };
+        state.warm_topics();
+        Ok(state)
     }
 
     /// The engine over the index's current commit. A request takes it once and uses it
     /// throughout, so that everything it answers comes from one commit.
     pub(crate) fn engine(&self) -> Arc<Engine> {
         self.engine.load_full()
+    }
+
+    /// Starts computing the whole collection's topics in the background (the topics page
+    /// then loads at once), unless the state was made without; [`follow_commits`] does it
+    /// again for each new commit.
+    pub fn warm_topics(&self) {
+        routes::warm_topics(self);
     }
 
     /// Answers what is still queued for the model, lets the running batch finish, stops
@@ -196,7 +224,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::embed))
         .routes(routes!(routes::tei_embed))
         .routes(routes!(routes::topics))
-        .routes(routes!(routes::topics_page))
+        .routes(routes!(pages::topics))
         .routes(routes!(routes::health))
         .routes(routes!(routes::metrics))
         .routes(routes!(routes::openapi))
@@ -233,10 +261,11 @@ pub fn router(state: AppState) -> Router {
     let cors_origin = state.cors_origin.clone();
     let x_request_id = HeaderName::from_static("x-request-id");
     let (routes, _) = api().split_for_parts();
+    let routes = routes.merge(pages::routes());
     // Layers run outside in: request ids, tracing, JSON bodies for empty error answers,
     // metrics and the time limit, the head limits, then the route.
     let mut app = routes
-        .fallback(routes::not_found)
+        .fallback(pages::not_found)
         // After the routes: it applies to the routes registered before it.
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)

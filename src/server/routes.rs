@@ -94,12 +94,38 @@ pub async fn search(
             .map(str::parse::<Mode>)
             .transpose()?
             .unwrap_or_default(),
+        sort: q
+            .sort
+            .as_deref()
+            .map(str::parse::<search::Sort>)
+            .transpose()?
+            .unwrap_or_default(),
         explain: q.explain.unwrap_or(false),
         ..page_params(q.k, q.offset, q.filter)
     };
-    // Mistakes are answered before any work is queued.
-    s.engine().validate(&text, &params)?;
-    // Dropping this future (time limit, disconnect) cancels what it started.
+    let engine = s.engine();
+    let response = run_search(&s, engine, text, params, move |results, params| {
+        page(results, params, start)
+    })
+    .await?;
+    Ok(axum::Json(response))
+}
+
+/// A text query on `engine` as every front end of the service runs it: checked before any
+/// work is queued, the query embedded on the model service (explanations' sentences as
+/// bulk jobs), the search on a query slot, where `map` turns its results into the answer.
+/// Dropping the future (time limit, disconnect) cancels what it started.
+///
+/// # Errors
+/// The engine's and the model service's, as [`ApiError`]s.
+pub(super) async fn run_search<T: Send + 'static>(
+    s: &AppState,
+    engine: std::sync::Arc<search::Engine>,
+    text: String,
+    params: SearchParams,
+    map: impl FnOnce(Results<'_>, &SearchParams) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    engine.validate(&text, &params)?;
     let cancel = Cancel::new();
     let _abandon = cancel.on_drop();
     let model = s.model.client();
@@ -110,17 +136,13 @@ pub async fn search(
             .pop(),
         false => None,
     };
-    // Explanations embed the hits' sentences: bulk jobs on the same model service.
     let encoder = model.encoder(Priority::Bulk, cancel);
-    let engine = s.engine();
-    let response = s
-        .work
+    s.work
         .query(move || {
             let results = engine.search_embedded(&text, v.as_deref(), &params, &encoder)?;
-            Ok::<_, ApiError>(page(results, &params, start))
+            Ok::<_, ApiError>(map(results, &params))
         })
-        .await??;
-    Ok(axum::Json(response))
+        .await?
 }
 
 /// A paper's record.
@@ -320,47 +342,68 @@ pub async fn topics(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<TopicsQuery>,
 ) -> Result<axum::Json<topics::TopicsReport>, ApiError> {
-    let (report, _abandon) = run_topics(&s, q).await?;
-    Ok(axum::Json(report))
+    let (computed, _abandon) = run_topics(&s, s.engine(), q).await?;
+    Ok(axum::Json(computed.report.clone()))
 }
 
-/// Topics on the heavy-work slot, with the query (if any) embedded by the model service;
-/// the guard returned cancels the clustering if the request is dropped before the answer
-/// is sent.
-async fn run_topics(
+/// Topics of `engine` and their map: from the server's cache when this commit's result
+/// is there, else computed on the heavy-work slot (and cached), with the query (if any)
+/// embedded by the model service; the guard returned cancels the clustering if the
+/// request is dropped before the answer is sent.
+pub(super) async fn run_topics(
     s: &AppState,
+    engine: std::sync::Arc<search::Engine>,
     q: TopicsQuery,
-) -> Result<(topics::TopicsReport, CancelOnDrop), ApiError> {
-    let params = q.params(s.engine().limits())?;
+) -> Result<(std::sync::Arc<topics::Computed>, CancelOnDrop), ApiError> {
+    let params = q.params(engine.limits())?;
     params.validate()?;
     let cancel = Cancel::new();
     let abandon = cancel.on_drop();
+    let generation = engine.index().generation();
+    if let Some(done) = s.topics.peek(generation, &params) {
+        return Ok((done, abandon));
+    }
     let encoder = s
         .model
         .client()
         .encoder(Priority::Interactive, cancel.clone());
-    let engine = s.engine();
-    let report = s
+    let cache = s.topics.clone();
+    let done = s
         .work
-        .heavy(move || topics::run(&engine, &params, &encoder, &cancel))
+        .heavy(move || cache.get_or_run(generation, &engine, &params, &encoder, &cancel))
         .await??;
-    Ok((report, abandon))
+    Ok((done, abandon))
 }
 
-/// The topics as one self-contained HTML page (a map of the papers coloured by topic).
-#[utoipa::path(get, path = "/topics", params(TopicsQuery),
-    responses((status = 200, body = String, content_type = "text/html"), (status = 400, body = ErrorBody)))]
-pub async fn topics_page(
-    State(s): State<AppState>,
-    ApiQuery(q): ApiQuery<TopicsQuery>,
-) -> Result<axum::response::Html<String>, ApiError> {
-    let (report, _abandon) = run_topics(&s, q).await?;
-    let engine = s.engine();
-    let page = s
-        .work
-        .query(move || topics::html::render(&report, engine.index()))
-        .await??;
-    Ok(axum::response::Html(page))
+/// The whole-collection topics of the served commit, computed in the background so that
+/// the topics page is ready before anyone asks (minutes on 118,000 papers). One at a
+/// time; when the commit changed meanwhile, the new one is computed next.
+pub(super) fn warm_topics(s: &AppState) {
+    use std::sync::atomic::Ordering;
+    if !s.warm || s.warming.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let s = s.clone();
+    std::thread::spawn(move || loop {
+        let engine = s.engine();
+        let generation = engine.index().generation();
+        let result = TopicsQuery::default()
+            .params(engine.limits())
+            .map_err(|e| e.to_string())
+            .and_then(|params| {
+                let encoder = s.model.client().encoder(Priority::Bulk, Cancel::new());
+                s.topics
+                    .get_or_run(generation, &engine, &params, &encoder, &Cancel::new())
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = result {
+            tracing::warn!("whole-collection topics of generation {generation}: {e}");
+        }
+        s.warming.store(false, Ordering::Release);
+        if s.engine().index().generation() == generation || s.warming.swap(true, Ordering::AcqRel) {
+            return;
+        }
+    });
 }
 
 /// Liveness and a summary of the served index.

@@ -21,6 +21,9 @@ pub struct SearchQuery {
     /// `semantic` (embeddings), `keyword` (BM25) or `hybrid` (both, fused; the default).
     #[param(example = "hybrid")]
     pub mode: Option<String>,
+    /// `relevance` (default) or `newest`: the 100 most relevant results, newest first.
+    #[param(example = "relevance")]
+    pub sort: Option<String>,
     /// Add to each result why it was found: the query terms it contains with their BM25
     /// points, its abstract sentence closest to the query, its rank in each list (default
     /// false; k ≤ 20 with it).
@@ -63,7 +66,7 @@ pub struct PageQuery {
 }
 
 /// Query string of `/v1/topics` and `/topics`.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TopicsQuery {
     /// Papers about this (keyword or phrase); absent: the whole collection.

@@ -65,6 +65,17 @@ impl Cache {
         self.len() == 0
     }
 
+    /// The result of `params` at `generation` if it is computed already (never waits).
+    pub fn peek(&self, generation: u64, params: &TopicParams) -> Option<Arc<Computed>> {
+        let entries = self.lock();
+        let (_, _, slot) = entries
+            .iter()
+            .find(|(g, p, _)| *g == generation && p == params)?;
+        // A slot being computed is locked: not ready, and not worth waiting for here.
+        let held = slot.try_lock().ok()?;
+        held.clone()
+    }
+
     /// The report and map of `params` at `generation`: from the cache, or computed by
     /// [`super::run`] and [`layout::map`] (see the module doc).
     ///

@@ -1,27 +1,11 @@
-//! One self-contained HTML page for a [`TopicsReport`]: a 2-D map of the papers coloured
-//! by topic (hover shows the title) and the topic list with labels, terms and
-//! representative titles. No scripts or styles are fetched: it opens offline.
-//!
-//! **Projection.** PCA (linfa-reduction) to two dimensions, fitted on the topic
-//! centroids when there are at least three topics, else on the papers. Fitting on
-//! centroids picks the two directions along which the *topics* differ most, so groups
-//! land apart on the map; fitting on all papers mostly shows the spread inside the
-//! biggest topic. PCA is linear and instant at any size, unlike t-SNE, so the page can be
-//! served per request.
-//!
-//! **Size.** At most [`MAX_POINTS`] papers are drawn (every n-th member of each topic,
-//! so proportions hold); the topic list always covers every topic.
+//! One self-contained HTML page for a [`TopicsReport`] (`paperscope topics --html`): a 2-D
+//! map of the papers coloured by topic (hover shows the title) and the topic list with
+//! labels, terms and representative titles. No scripts or styles are fetched: it opens
+//! offline. The map is [`super::layout::map`]'s, as on the web app's topics page.
 
 use super::{Error, TopicsReport};
 use crate::index::Index;
-use crate::paper::DocId;
-use linfa::prelude::*;
-use linfa_reduction::Pca;
-use ndarray::{Array2, Axis};
 use std::fmt::Write;
-
-/// Papers drawn on the map at most.
-pub const MAX_POINTS: usize = 5_000;
 
 const W: f64 = 860.0;
 const H: f64 = 640.0;
@@ -30,20 +14,11 @@ const PAD: f64 = 16.0;
 /// The page for `report`, whose papers must come from `index`.
 ///
 /// # Errors
-/// [`Error::Projection`] if PCA fails on the vectors (it should not on finite input).
+/// As [`super::layout::map`].
 pub fn render(report: &TopicsReport, index: &Index) -> Result<String, Error> {
     let total: usize = report.topics.iter().map(|t| t.size).sum();
-    let stride = total.div_ceil(MAX_POINTS).max(1);
-    // (topic position in the list, doc) of each drawn paper.
-    let mut points: Vec<(usize, DocId)> = Vec::new();
-    for (ti, t) in report.topics.iter().enumerate() {
-        for id in t.papers.iter().step_by(stride) {
-            if let Some(d) = index.doc_id(id) {
-                points.push((ti, d));
-            }
-        }
-    }
-    let xy = project(report, index, &points)?;
+    let map = super::layout::map(report, index)?;
+    let points = &map.points;
 
     let mut h = String::with_capacity(200 + points.len() * 200);
     let title = match &report.selection.query {
@@ -67,9 +42,11 @@ circle{{stroke:#fff;stroke-width:.5;opacity:.85}}circle:hover{{stroke:#000;strok
         h,
         "<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\">"
     );
-    for (&(ti, d), &(x, y)) in points.iter().zip(&xy) {
-        let t = &report.topics[ti];
-        let p = index.paper(d);
+    for point in points {
+        let t = &report.topics[point.topic];
+        let p = index.paper(point.doc);
+        let x = PAD + f64::from(point.x) * (W - 2.0 * PAD);
+        let y = PAD + f64::from(point.y) * (H - 2.0 * PAD);
         let tip = format!("{} — #{} {}", p.title, t.id, t.label);
         let _ = write!(
             h,
@@ -138,68 +115,12 @@ fn meta_line(report: &TopicsReport, drawn: usize, total: usize) -> String {
     if drawn < total {
         let _ = write!(m, "; map shows {drawn} of them");
     }
-    m.push_str("; map: PCA of the topic centroids");
+    m.push_str("; map: t-SNE with the topics set apart");
     m
 }
 
-/// Screen coordinates of each point (see the module doc for the projection).
-fn project(
-    report: &TopicsReport,
-    index: &Index,
-    points: &[(usize, DocId)],
-) -> Result<Vec<(f64, f64)>, Error> {
-    let dim = index.manifest().dim;
-    let mut data = Array2::<f64>::zeros((points.len(), dim));
-    for (mut row, &(_, d)) in data.rows_mut().into_iter().zip(points) {
-        row.assign(&ndarray::ArrayView1::from(index.vector(d)).mapv(f64::from));
-    }
-    if points.len() < 3 {
-        return Ok(points
-            .iter()
-            .enumerate()
-            .map(|(i, _)| (W * (i as f64 + 1.0) / (points.len() as f64 + 1.0), H / 2.0))
-            .collect());
-    }
-    let k = report.topics.len();
-    let fit_on = if k >= 3 {
-        let mut c = Array2::<f64>::zeros((k, dim));
-        let mut n = vec![0f64; k];
-        for (row, &(ti, _)) in data.rows().into_iter().zip(points) {
-            let mut cr = c.row_mut(ti);
-            cr += &row;
-            n[ti] += 1.0;
-        }
-        for (mut cr, &n) in c.axis_iter_mut(Axis(0)).zip(&n) {
-            if n > 0.0 {
-                cr /= n;
-            }
-        }
-        c
-    } else {
-        data.clone()
-    };
-    let pca = Pca::params(2)
-        .fit(&DatasetBase::from(fit_on))
-        .map_err(|e| Error::Projection(Box::new(e)))?;
-    let xy: Array2<f64> = pca.predict(&data);
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for r in xy.rows() {
-        x0 = x0.min(r[0]);
-        x1 = x1.max(r[0]);
-        y0 = y0.min(r[1]);
-        y1 = y1.max(r[1]);
-    }
-    let sx = (W - 2.0 * PAD) / (x1 - x0).max(1e-9);
-    let sy = (H - 2.0 * PAD) / (y1 - y0).max(1e-9);
-    Ok(xy
-        .rows()
-        .into_iter()
-        .map(|r| (PAD + (r[0] - x0) * sx, PAD + (r[1] - y0) * sy))
-        .collect())
-}
-
 /// A distinct colour per topic id: 12 hand-picked, then golden-angle hues.
-fn colour(id: usize) -> String {
+pub fn colour(id: usize) -> String {
     const BASE: [&str; 12] = [
         "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
         "#bcbd22", "#17becf", "#393b79", "#ad494a",
