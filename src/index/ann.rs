@@ -835,7 +835,11 @@ mod tests {
         let (n, dim) = (2000, 32);
         let v = vectors(n, dim);
         let (mut ann, _) = Ann::build(&v, dim, &HnswParams::default()).unwrap();
-        let stranded: Vec<u32> = (100..n as u32).step_by(97).collect();
+        let entry = ann.entry;
+        let stranded: Vec<u32> = (100..n as u32)
+            .step_by(97)
+            .filter(|&d| d != entry)
+            .collect();
         for slot in ann.links0.chunks_exact_mut(ann.stride) {
             let len = slot[0] as usize;
             let kept: Vec<u32> = slot[1..=len]
@@ -846,7 +850,13 @@ mod tests {
             slot[0] = kept.len() as u32;
             slot[1..=kept.len()].copy_from_slice(&kept);
         }
+        // No way in from the upper layers either.
         ann.upper.retain(|id, _| !stranded.contains(id));
+        for layers in ann.upper.values_mut() {
+            for l in layers.iter_mut() {
+                l.retain(|d| !stranded.contains(d));
+            }
+        }
         let missed = ann.self_misses(&v, 64, None);
         assert!(stranded.iter().all(|s| missed.contains(s)), "{missed:?}");
         let report = repair(&mut ann, &v, 64);
