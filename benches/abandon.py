@@ -11,7 +11,7 @@ stop at its next step). Loopback only; bounded in requests and time.
 """
 import sys, subprocess, time, threading, urllib.request, urllib.parse, re, os
 binp, idx, port = sys.argv[1], sys.argv[2], sys.argv[3]
-srv = subprocess.Popen([binp, "serve", "--index", idx, "--addr", f"127.0.0.1:{port}", "--timeout-ms", "300"],
+srv = subprocess.Popen([binp, "serve", "--index", idx, "--addr", f"127.0.0.1:{port}", "--timeout-ms", "300", "--no-warm-topics"],
                        stderr=subprocess.DEVNULL, env=dict(os.environ, PAPERSCOPE_MODEL=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "all-MiniLM-L6-v2")))
 base = f"http://127.0.0.1:{port}"
 for _ in range(300):

@@ -109,7 +109,7 @@ def main():
 
     subprocess.run(["cargo", "build", "--release", "-q", "--bin", "paperscope"], cwd=ROOT, check=True)
     server = subprocess.Popen([os.path.join(ROOT, "target", "release", "paperscope"), "serve", "--index", args.index,
-                               "--addr", args.addr], stderr=subprocess.DEVNULL)
+                               "--addr", args.addr, "--no-warm-topics"], stderr=subprocess.DEVNULL)
     base = f"http://{args.addr}"
     try:
         for _ in range(600):

@@ -39,7 +39,8 @@ def main():
     kinds = ["search"] * 70 + ["similar"] * 20 + ["explain"] * 4 + ["topics"] * 3 + ["embed"] * 3
     plan = [rng.choice(kinds) for _ in range(args.requests)]
 
-    server = subprocess.Popen([args.bin, "serve", "--index", args.index, "--addr", args.addr],
+    server = subprocess.Popen([args.bin, "serve", "--index", args.index, "--addr", args.addr,
+                               "--no-warm-topics"],
                               stderr=subprocess.DEVNULL,
                               env=dict(os.environ, PAPERSCOPE_MODEL=os.path.join(ROOT, "models", "all-MiniLM-L6-v2")))
     base = f"http://{args.addr}"
