@@ -324,12 +324,22 @@ impl TopicsQuery {
         if let Some(q) = &query {
             limits.check_text("q", q)?;
         }
+        // The whole collection's topics are computed once per commit and cached (see
+        // `warm_topics`), one computation at a time on the heavy slot: the per-request
+        // bound on selected papers applies to query topics only.
+        let limits = match query {
+            Some(_) => topics::Limits::default(),
+            None => topics::Limits {
+                max_selection: usize::MAX,
+                ..topics::Limits::default()
+            },
+        };
         Ok(topics::TopicParams {
             query,
             k: self.k.as_deref().unwrap_or("auto").parse()?,
             seed: self.seed.unwrap_or(0),
             sort: self.sort.as_deref().unwrap_or("size").parse()?,
-            limits: topics::Limits::default(),
+            limits,
         })
     }
 }

@@ -371,7 +371,7 @@ pub struct TopicsPage {
 /// well under 150 KB.
 pub const MAP_POINTS: usize = 1_500;
 /// Papers listed under each topic at most (all of them are in its export).
-pub const TOPIC_PAPERS: usize = 15;
+pub const TOPIC_PAPERS: usize = 8;
 const MAP_W: u32 = 800;
 const MAP_H: u32 = 560;
 const MAP_PAD: f32 = 12.0;
@@ -489,7 +489,7 @@ impl TopicsPage {
             map_w: MAP_W,
             map_h: MAP_H,
             map_caption: format!(
-                "Each dot is a paper ({drawn} of {} drawn), coloured by topic; numbers mark topic centres. Projection: PCA of the topic centroids. Click a topic to list its papers.",
+                "Each dot is a paper ({drawn} of {} drawn), coloured by topic; numbers mark topic centres. Projection: t-SNE of the papers, topics set apart (README, Topics). Click a topic to list its papers.",
                 s.papers
             ),
             groups,
