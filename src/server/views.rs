@@ -369,7 +369,7 @@ pub struct TopicsPage {
 
 /// Papers drawn on the topics map at most (each topic keeps its share): the page stays
 /// well under 150 KB.
-pub const MAP_POINTS: usize = 1_500;
+pub const MAP_POINTS: usize = 1_200;
 /// Papers listed under each topic at most (all of them are in its export).
 pub const TOPIC_PAPERS: usize = 8;
 const MAP_W: u32 = 800;
