@@ -24,5 +24,7 @@ echo; echo "\$ paperscope similar --index $IDX -k 5 seed-007"
 "$BIN" similar --index "$IDX" -k 5 seed-007
 echo
 ADDR="${PAPERSCOPE_ADDR:-127.0.0.1:8080}"
-echo "try: curl 'http://$ADDR/v1/search?q=emergent+abilities+of+language+models&k=5'"
+echo "open http://$ADDR/ in a browser (search, papers, for you, topics),"
+echo "or try: curl 'http://$ADDR/v1/search?q=emergent+abilities+of+language+models&k=5'"
+echo "add papers while it runs: $BIN add --index $IDX FILE.jsonl (the server follows each commit)"
 exec "$BIN" serve --index "$IDX" --addr "$ADDR"
