@@ -164,13 +164,7 @@ fn remove(a: args::RemoveArgs) -> Result<()> {
     for id in &report.not_found {
         eprintln!("warning: {id} is not in the index");
     }
-    let summary = output::IndexSummary::new(
-        &corpus::ReadReport::default(),
-        &report,
-        start.elapsed(),
-        &a.index,
-    );
-    print_summary(&summary, a.json)
+    print_commit(&report, start, &a.index, a.json)
 }
 
 /// `compact`: merges every segment into one.
@@ -185,13 +179,21 @@ fn compact(a: args::CompactArgs) -> Result<()> {
         |_| {},
     )
     .with_context(|| format!("compacting index {}", a.index.display()))?;
-    let summary = output::IndexSummary::new(
-        &corpus::ReadReport::default(),
-        &report,
-        start.elapsed(),
-        &a.index,
-    );
-    print_summary(&summary, a.json)
+    print_commit(&report, start, &a.index, a.json)
+}
+
+/// Prints the summary of a commit that read no paper files (`remove`, `compact`).
+fn print_commit(
+    report: &index::CommitReport,
+    start: Instant,
+    dir: &std::path::Path,
+    json: bool,
+) -> Result<()> {
+    let read = corpus::ReadReport::default();
+    print_summary(
+        &output::IndexSummary::new(&read, report, start.elapsed(), dir),
+        json,
+    )
 }
 
 /// Reads paper files, reporting each problem and each file's format on stderr.
