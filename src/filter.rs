@@ -13,7 +13,7 @@ use fixedbitset::FixedBitSet;
 
 /// Restricts results to papers with a category and/or a date range. Empty fields match
 /// everything; a paper without a date never matches a date bound.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// An arXiv category (`cs.CL`), matched exactly against any of the paper's categories,
     /// or an archive prefix ending in `.` or `*` (`cs.`, `cond-mat*`).

@@ -46,6 +46,7 @@ pub mod fusion;
 pub mod index;
 pub mod keyword;
 pub mod paper;
+pub mod persist;
 pub mod search;
 pub mod server;
 pub mod text;

@@ -72,7 +72,7 @@ pub enum Invalid {
     DateOrder { from: String, to: String },
     #[error("unknown mode '{0}': expected semantic, keyword or hybrid")]
     Mode(String),
-    #[error("unknown sort '{0}': expected relevance or newest")]
+    #[error("unknown sort '{0}': expected relevance, date or newest")]
     Sort(String),
     #[error("{0}")]
     Fusion(String),
@@ -226,11 +226,11 @@ pub const NEWEST_POOL: usize = 100;
 impl std::str::FromStr for Sort {
     type Err = Invalid;
 
-    /// `relevance` or `newest`.
+    /// `relevance`, or `date` / `newest` (the same: newest first).
     fn from_str(s: &str) -> Result<Self, Invalid> {
         match s {
             "relevance" => Ok(Sort::Relevance),
-            "newest" => Ok(Sort::Newest),
+            "date" | "newest" => Ok(Sort::Newest),
             _ => Err(Invalid::Sort(s.to_string())),
         }
     }
@@ -676,11 +676,9 @@ impl Engine {
                     .for_each(|(a, b)| *a += w * b);
             }
         }
-        let norm = vector::dot(&q, &q).sqrt();
-        if norm < 1e-6 {
+        if vector::normalize(&mut q) < 1e-6 {
             return Err(Invalid::Cancelling.into());
         }
-        q.iter_mut().for_each(|x| *x /= norm);
         let exclude: Vec<DocId> = pos.into_iter().chain(neg).collect();
         Ok(self.rank(&q, params, &exclude))
     }

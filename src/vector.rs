@@ -166,6 +166,16 @@ pub fn bf16_bits(x: f32) -> u16 {
     ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
 }
 
+/// Scales `v` to unit length in place and returns its length before; a (near-)zero
+/// vector is left as it is (there is no direction to keep).
+pub fn normalize(v: &mut [f32]) -> f32 {
+    let norm = dot(v, v).sqrt();
+    if norm >= 1e-6 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    norm
+}
+
 /// Dot product of two equal-length vectors; for unit vectors, their cosine similarity.
 ///
 /// The hot loop of every exact scan and re-scoring, so it is compiled for AVX-512 and

@@ -65,7 +65,15 @@ fn check_report(r: &Value) {
 fn emergent_papers_split_into_groups_a_person_would_name() {
     let idx = shared_index().to_str().unwrap();
     let r = json(&ok(&[
-        "topics", "--index", idx, "--query", "emergent", "--seed", "7", "--json",
+        "topics",
+        "--index",
+        idx,
+        "--query",
+        "emergent",
+        "--seed",
+        "7",
+        "--json",
+        "--no-history",
     ]));
     check_report(&r);
     let sel = &r["selection"];
@@ -107,11 +115,29 @@ fn emergent_papers_split_into_groups_a_person_would_name() {
 fn same_arguments_and_seed_give_identical_bytes() {
     let idx = shared_index().to_str().unwrap();
     let args = [
-        "topics", "--index", idx, "--query", "emergent", "--k", "auto", "--seed", "3", "--json",
+        "topics",
+        "--index",
+        idx,
+        "--query",
+        "emergent",
+        "--k",
+        "auto",
+        "--seed",
+        "3",
+        "--json",
+        "--no-history",
     ];
     assert_eq!(ok(&args), ok(&args));
     let args = [
-        "topics", "--index", idx, "--k", "6", "--seed", "11", "--json",
+        "topics",
+        "--index",
+        idx,
+        "--k",
+        "6",
+        "--seed",
+        "11",
+        "--json",
+        "--no-history",
     ];
     let a = ok(&args);
     assert_eq!(a, ok(&args));
@@ -135,6 +161,7 @@ fn batch_run_writes_assignments_html_and_sorts_by_growth() {
         "--sort",
         "growth",
         "--json",
+        "--no-history",
         "--assignments",
         csv.to_str().unwrap(),
         "--html",
@@ -144,13 +171,20 @@ fn batch_run_writes_assignments_html_and_sorts_by_growth() {
     check_report(&r);
     assert_eq!(r["selection"]["papers"], r["selection"]["collection"]);
     assert_eq!(r["topics"].as_array().unwrap().len(), 8);
-    let growth: Vec<f64> = r["topics"]
+    // Topics with a growth figure first, fastest-rising first; the others after.
+    let growth: Vec<Option<f64>> = r["topics"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["growth"].as_f64().unwrap())
+        .map(|t| t["growth"].as_f64())
         .collect();
-    assert!(growth.windows(2).all(|w| w[0] >= w[1]), "{growth:?}");
+    assert!(
+        growth.windows(2).all(|w| match (w[0], w[1]) {
+            (Some(a), Some(b)) => a >= b,
+            (a, b) => a.is_some() || b.is_none(),
+        }),
+        "{growth:?}"
+    );
 
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
@@ -178,7 +212,16 @@ fn batch_run_writes_assignments_html_and_sorts_by_growth() {
 #[test]
 fn human_output_lists_topics_with_representative_papers() {
     let idx = shared_index().to_str().unwrap();
-    let text = ok(&["topics", "--index", idx, "--query", "emergent", "--k", "4"]);
+    let text = ok(&[
+        "topics",
+        "--index",
+        idx,
+        "--query",
+        "emergent",
+        "--k",
+        "4",
+        "--no-history",
+    ]);
     assert!(text.contains("papers about \"emergent\""), "{text}");
     assert!(
         text.contains("#0 ") && text.contains("#3 ") && !text.contains("#4 "),
@@ -312,7 +355,15 @@ fn eval_clustering_scores_labelled_papers() {
 fn keyword_selection_keeps_the_concept_not_the_everyday_word() {
     let idx = shared_index().to_str().unwrap();
     let r = json(&ok(&[
-        "topics", "--index", idx, "--query", "emergent", "--k", "2", "--json",
+        "topics",
+        "--index",
+        idx,
+        "--query",
+        "emergent",
+        "--k",
+        "2",
+        "--json",
+        "--no-history",
     ]));
     let engine =
         paperscope::search::Engine::open(shared_index(), paperscope::search::Limits::default())
@@ -404,4 +455,145 @@ fn the_map_keeps_topics_apart_and_the_cache_computes_once() {
         q.topic_agreement > qb.topic_agreement + 0.2,
         "{q:?} vs {qb:?}"
     );
+}
+
+/// Topic ids continue across runs and commits: the same topics keep their ids, added
+/// papers make topics grow or appear under fresh ids, a dissolved topic is reported gone
+/// and its id never given again; a date window keeps only the papers of the period.
+#[test]
+fn topic_ids_continue_across_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let slice = common::arxiv_slice(tmp.path(), 400);
+    let text = std::fs::read_to_string(&slice).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let first = tmp.path().join("first.jsonl");
+    let later = tmp.path().join("later.jsonl");
+    std::fs::write(&first, lines[..300].join("\n")).unwrap();
+    std::fs::write(&later, lines[300..].join("\n")).unwrap();
+    let idx = tmp.path().join("idx");
+    let idx_s = idx.to_str().unwrap();
+    let seed = common::seed_file();
+    ok(&[
+        "index",
+        "--out",
+        idx_s,
+        seed.to_str().unwrap(),
+        first.to_str().unwrap(),
+    ]);
+    let run = || json(&ok(&["topics", "--index", idx_s, "--k", "6", "--json"]));
+    let ids = |r: &Value| -> BTreeSet<u64> {
+        r["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect()
+    };
+
+    let one = run();
+    assert!(
+        one["history"]["previous_at"].is_null(),
+        "{}",
+        one["history"]
+    );
+    assert_eq!(ids(&one), (0..6).collect());
+    // Unchanged collection: every topic continues under its id, steady.
+    let two = run();
+    assert_eq!(two["topics"], one["topics"].clone().tap_status("steady"));
+    assert_eq!(two["history"]["kept"], 6);
+    assert_eq!(two["history"]["previous_generation"], 1);
+
+    // 100 more papers: topics continue (ids from the first run) or are new (ids ≥ 6).
+    ok(&["add", "--index", idx_s, later.to_str().unwrap()]);
+    let three = run();
+    let h = &three["history"];
+    assert_eq!(h["previous_generation"], 1);
+    assert!(h["kept"].as_u64().unwrap() >= 4, "{h}");
+    for t in three["topics"].as_array().unwrap() {
+        let id = t["id"].as_u64().unwrap();
+        match t["status"].as_str().unwrap() {
+            "new" => assert!(id >= 6 && t["previous_size"].is_null(), "{t}"),
+            _ => assert!(id < 6 && t["previous_size"].is_u64(), "{t}"),
+        }
+    }
+    let kept = three["history"]["kept"].as_u64().unwrap();
+    let gone = three["history"]["gone"].as_array().unwrap().len() as u64;
+    assert_eq!(kept + gone, 6, "{h}");
+
+    // Remove every paper of one topic: it is gone, and its id is not given again.
+    let victim = &three["topics"][0];
+    let victim_id = victim["id"].as_u64().unwrap();
+    let mut remove = vec!["remove", "--index", idx_s];
+    remove.extend(
+        victim["papers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap()),
+    );
+    ok(&remove);
+    let given: BTreeSet<u64> = ids(&one).union(&ids(&three)).copied().collect();
+    let four = run();
+    let h = &four["history"];
+    assert!(
+        h["gone"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["id"].as_u64() == Some(victim_id)),
+        "{h}"
+    );
+    for t in four["topics"].as_array().unwrap() {
+        let id = t["id"].as_u64().unwrap();
+        assert_ne!(id, victim_id, "a dissolved topic's id came back: {t}");
+        if t["status"] == "new" {
+            assert!(
+                id > *given.iter().max().unwrap(),
+                "new topic reuses an id: {t}"
+            );
+        }
+    }
+
+    // A window: only the period's papers, and growth only with enough papers each side.
+    let windowed = json(&ok(&[
+        "topics", "--index", idx_s, "--k", "3", "--from", "2025", "--json",
+    ]));
+    let sel = &windowed["selection"];
+    assert!(sel["outside_window"].as_u64().unwrap() > 0, "{sel}");
+    assert_eq!(
+        sel["papers"].as_u64().unwrap() + sel["outside_window"].as_u64().unwrap(),
+        sel["collection"].as_u64().unwrap()
+    );
+    for r in [&one, &three, &windowed] {
+        for t in r["topics"].as_array().unwrap() {
+            if t["growth"].is_f64() {
+                assert!(
+                    t["recent"].as_u64() >= Some(5) && t["earlier"].as_u64() >= Some(5),
+                    "{t}"
+                );
+            }
+            if t["recent"] == 0 {
+                assert!(
+                    t["growth"].is_null(),
+                    "growth claimed from no recent papers: {t}"
+                );
+            }
+        }
+    }
+}
+
+/// `status` set on every topic of a report (what a rerun of an unchanged collection adds).
+trait TapStatus {
+    fn tap_status(self, status: &str) -> Value;
+}
+
+impl TapStatus for Value {
+    fn tap_status(mut self, status: &str) -> Value {
+        for t in self.as_array_mut().unwrap() {
+            let size = t["size"].clone();
+            t["status"] = status.into();
+            t["previous_size"] = size;
+        }
+        self
+    }
 }

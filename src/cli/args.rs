@@ -241,8 +241,8 @@ pub struct SearchArgs {
     /// Print the results as citations instead: bibtex, csv or ris.
     #[arg(long, value_name = "FORMAT", value_parser = parse_export)]
     pub format: Option<crate::export::Format>,
-    /// Order: relevance (the default) or newest (the most relevant results, newest first;
-    /// see README).
+    /// Order: relevance (the default), or date (alias newest: the most relevant results,
+    /// newest first; see README).
     #[arg(long, default_value = "relevance", value_parser = parse_search_sort)]
     pub sort: crate::search::Sort,
     /// Retrieval mode: semantic (embeddings), keyword (BM25) or hybrid (both, fused).
@@ -427,6 +427,20 @@ pub struct TopicsArgs {
     /// Also write CSV paper_id,topic_id to FILE.
     #[arg(long, value_name = "FILE")]
     pub assignments: Option<PathBuf>,
+    /// Only papers dated on or after this (YYYY-MM-DD, YYYY-MM or YYYY): the topics of a
+    /// period. Growth is then measured up to --to.
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Only papers dated on or before this (same forms).
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Only papers of this arXiv category (`cs.CL`) or archive (`cs.`).
+    #[arg(long, value_name = "CAT")]
+    pub category: Option<String>,
+    /// Neither use nor update the topic history kept in the index directory (topic ids
+    /// are then 0..k by size, and no comparison with the previous run is made).
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 fn parse_k(s: &str) -> Result<crate::topics::KChoice, String> {

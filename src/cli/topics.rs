@@ -7,7 +7,8 @@ use super::{load_model, open_engine};
 use crate::cancel::Cancel;
 use crate::embed::Encoder;
 use crate::eval::clustering::{self, TextField};
-use crate::topics::{self, Limits, TopicParams, TopicsReport};
+use crate::filter::Filter;
+use crate::topics::{self, History, Limits, Status, TopicParams, TopicsReport};
 use anyhow::{Context, Result};
 use ndarray::Array2;
 use std::io::Write;
@@ -24,8 +25,22 @@ pub(super) fn topics(a: TopicsArgs) -> Result<()> {
         sort: a.sort,
         // The CLI is the batch front end: no selection cap.
         limits: Limits::batch(),
+        window: Filter {
+            category: a.category.clone(),
+            from: a.from.clone(),
+            to: a.to.clone(),
+        },
     };
-    let report = topics::run(&engine, &params, &encoder, &Cancel::never())?;
+    let mut report = topics::run(&engine, &params, &encoder, &Cancel::never())?;
+    if !a.no_history {
+        let history = History::for_index(&a.index, &params);
+        let previous = history.load()?;
+        let snapshot = history.apply(&mut report, previous.as_ref(), engine.index().generation());
+        // A read-only index still gets its topics; only the ids' continuity is lost.
+        if let Err(e) = history.save(&snapshot) {
+            tracing::warn!("{e}; topic ids will not be continued next time");
+        }
+    }
     if let Some(path) = &a.assignments {
         let mut csv = String::from("paper_id,topic_id\n");
         let mut rows: Vec<(&str, usize)> = report
@@ -86,11 +101,54 @@ fn text(out: &mut impl Write, r: &TopicsReport, engine: &crate::search::Engine) 
         write!(out, "; silhouette by k: {}", sil.join(" "))?;
     }
     writeln!(out)?;
+    if let Some(g) = &c.growth {
+        writeln!(
+            out,
+            "growth: share of {} recent papers ({} to {}) over share of {} earlier ones; given with at least {} in each",
+            g.recent, g.recent_from, g.recent_to, g.earlier, g.min_papers
+        )?;
+    }
+    if let Some(h) = &r.history {
+        match &h.previous_at {
+            Some(at) => {
+                write!(
+                    out,
+                    "since the previous run ({at}): {} kept ({} grown, {} shrunk), {} new, {} gone",
+                    h.kept,
+                    h.grown,
+                    h.shrunk,
+                    h.new,
+                    h.gone.len()
+                )?;
+                let gone: Vec<String> = h
+                    .gone
+                    .iter()
+                    .map(|g| format!("#{} {}", g.id, g.label))
+                    .collect();
+                if !gone.is_empty() {
+                    write!(out, ": {}", gone.join(", "))?;
+                }
+                writeln!(out)?;
+            }
+            None => writeln!(out, "first run of this selection: topic ids start here")?,
+        }
+    }
     for t in &r.topics {
         writeln!(out)?;
         write!(out, "#{:<3} {}  ({} papers", t.id, t.label, t.size)?;
-        if let Some(g) = t.growth {
-            write!(out, ", growth {g:.2}")?;
+        match (t.status, t.previous_size) {
+            (Some(Status::New), _) => write!(out, ", new")?,
+            (Some(Status::Grown | Status::Shrunk), Some(p)) => write!(out, ", was {p}")?,
+            _ => {}
+        }
+        match t.growth {
+            Some(g) => write!(out, ", growth {g:.2}")?,
+            None if t.recent >= topics::GROWTH_MIN_PAPERS => write!(
+                out,
+                ", {} recent, {} earlier: too few earlier papers for a growth figure",
+                t.recent, t.earlier
+            )?,
+            None => {}
         }
         writeln!(out, ")")?;
         let terms: Vec<String> = t

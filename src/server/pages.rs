@@ -328,6 +328,9 @@ fn topics_query(form: &TopicsForm) -> Result<TopicsQuery, ApiError> {
             })?),
         },
         sort: some(&form.sort),
+        from: some(&form.from),
+        to: some(&form.to),
+        category: None,
     })
 }
 
@@ -383,6 +386,8 @@ async fn export_list(
             k: q.k.clone(),
             seed: q.seed.clone(),
             sort: String::new(),
+            from: q.search.from.clone(),
+            to: q.search.to.clone(),
         };
         let (computed, _abandon) = run_topics(&s, engine.clone(), topics_query(&form)?).await?;
         let report = &computed.report;

@@ -340,6 +340,11 @@ impl TopicsQuery {
             seed: self.seed.unwrap_or(0),
             sort: self.sort.as_deref().unwrap_or("size").parse()?,
             limits,
+            window: crate::filter::Filter {
+                category: self.category.clone(),
+                from: self.from.clone(),
+                to: self.to.clone(),
+            },
         })
     }
 }

@@ -21,7 +21,8 @@ pub struct SearchQuery {
     /// `semantic` (embeddings), `keyword` (BM25) or `hybrid` (both, fused; the default).
     #[param(example = "hybrid")]
     pub mode: Option<String>,
-    /// `relevance` (default) or `newest`: the 100 most relevant results, newest first.
+    /// `relevance` (default), or `date` (alias `newest`): the 100 most relevant results,
+    /// newest first.
     #[param(example = "relevance")]
     pub sort: Option<String>,
     /// Add to each result why it was found: the query terms it contains with their BM25
@@ -77,6 +78,12 @@ pub struct TopicsQuery {
     pub seed: Option<u64>,
     /// `size` (default) or `growth`.
     pub sort: Option<String>,
+    /// Only papers dated on or after this (`YYYY-MM-DD`, `YYYY-MM`, `YYYY`).
+    pub from: Option<String>,
+    /// Only papers dated on or before this (same forms); growth is measured up to it.
+    pub to: Option<String>,
+    /// Only papers of this category (`cs.CL`) or archive (`cs.`).
+    pub category: Option<String>,
 }
 
 /// Body of `POST /v1/recommend`.

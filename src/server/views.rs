@@ -320,6 +320,9 @@ pub struct TopicsForm {
     pub k: String,
     pub seed: String,
     pub sort: String,
+    /// The date window (see [`crate::topics::TopicParams::window`]).
+    pub from: String,
+    pub to: String,
 }
 
 /// One topic's points on the map, in the SVG's coordinates.
@@ -434,6 +437,8 @@ impl TopicsPage {
         let mut base: Vec<(&str, &str)> = vec![("q", form.q.as_str())];
         base.push(("k", form.k.as_str()));
         base.push(("seed", form.seed.as_str()));
+        base.push(("from", form.from.as_str()));
+        base.push(("to", form.to.as_str()));
         base.retain(|(_, v)| !v.is_empty());
         let topics = report
             .topics

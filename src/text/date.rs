@@ -109,6 +109,30 @@ pub fn parse_rfc2822_day(s: &str) -> Option<String> {
     parse_day(&format!("{year:04}-{month:02}-{day:02}"))
 }
 
+/// The day `days` days before the day `day` (`YYYY-MM-DD`), or after it for a negative
+/// count; `None` if `day` is not a real day.
+pub fn add_days(day: &str, days: i32) -> Option<String> {
+    let d: jiff::civil::Date = parse_day(day)?.parse().ok()?;
+    d.checked_add(jiff::Span::new().days(days))
+        .ok()
+        .map(|d| d.to_string())
+}
+
+/// Today in UTC, `YYYY-MM-DD`: the day a harvest or a sync runs up to.
+pub fn today() -> String {
+    jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string()
+}
+
+/// Whole days from `from` to `to` (both `YYYY-MM-DD`), negative if `to` is earlier.
+pub fn days_between(from: &str, to: &str) -> Option<i32> {
+    let a: jiff::civil::Date = parse_day(from)?.parse().ok()?;
+    let b: jiff::civil::Date = parse_day(to)?.parse().ok()?;
+    a.until(b).ok().map(|s| s.get_days())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +200,16 @@ mod tests {
         assert!(on_or_before("2025-03-18", "2025"));
         assert!(!on_or_before("2025-03-18", "2025-02"));
         assert!(!on_or_before("2025-03-18", "2025-03-17"));
+    }
+
+    #[test]
+    fn day_arithmetic() {
+        assert_eq!(add_days("2024-03-01", -1).as_deref(), Some("2024-02-29"));
+        assert_eq!(add_days("2025-01-10", -90).as_deref(), Some("2024-10-12"));
+        assert_eq!(add_days("2025-12-31", 1).as_deref(), Some("2026-01-01"));
+        assert_eq!(add_days("2025-02-30", 1), None);
+        assert_eq!(days_between("2024-10-12", "2025-01-10"), Some(90));
+        assert_eq!(days_between("2025-01-10", "2024-10-12"), Some(-90));
+        assert_eq!(today().len(), 10);
     }
 }

@@ -167,6 +167,7 @@ mod tests {
                     semantic: 0,
                     both: 0,
                     threshold: None,
+                    outside_window: None,
                 },
                 clustering: ClusteringReport {
                     k: 0,
@@ -174,8 +175,9 @@ mod tests {
                     seed: 0,
                     silhouettes: Vec::new(),
                     sort: SortBy::Size,
-                    recent_months: Vec::new(),
+                    growth: None,
                 },
+                history: None,
             },
             map: TopicMap::default(),
         }

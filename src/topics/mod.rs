@@ -12,29 +12,39 @@
 //! is in `DocId` order, k-means is seeded by [`TopicParams::seed`], every ranking breaks
 //! ties by id or term, and no hash-map order reaches the output.
 //!
-//! **Ids.** Topic ids are `0..k` by decreasing size (ties: the topic holding the smaller
-//! `DocId`); they are stable within a run, so `--sort growth` reorders the list without
-//! renaming topics, and `--assignments` agrees with `--json`.
+//! **Ids.** Within one run, topics are listed by decreasing size (ties: the topic holding
+//! the smaller `DocId`). A run alone numbers them `0..k` in that order; with a [`History`]
+//! (the CLI and `sync` keep one per selection in the index directory) each topic takes the
+//! id of the previous run's topic it continues, matched by centroid similarity with an
+//! optimal assignment ([`lineage`]), so ids mean the same thing across runs and commits.
+//! `--sort growth` reorders the list without renaming topics.
 //!
-//! **Growth.** Months are `YYYY-MM` of each paper's date. With `L` the latest month among
-//! the selected papers, "recent" is `L` and the two months before it, "before" everything
-//! earlier. A topic's growth is its share of the selection's recent papers over its share
-//! of the earlier ones, each smoothed by adding one paper to the topic and `k` to the
-//! selection (so a topic with no earlier papers gets a large finite figure, not infinity).
-//! Above 1 the topic is rising. `null` when either period has no dated papers.
+//! **Window.** [`TopicParams::window`] keeps only the selected papers within a date range
+//! (and/or a category): the topics *of that period*.
+//!
+//! **Growth.** "Recent" is the [`RECENT_DAYS`] days up to the window's end (its `to`, else
+//! the latest date among the selected papers), "earlier" every dated paper before that. A
+//! topic's growth is its share of the selection's recent papers over its share of the
+//! earlier ones, reported only when the topic has at least [`GROWTH_MIN_PAPERS`] papers in
+//! each period: no smoothing, so no growth is ever claimed from zero recent papers, and a
+//! topic whose papers are nearly all recent says so by its counts (`recent`, `earlier`)
+//! instead of an invented ratio. Above 1 the topic is rising.
 
 pub mod cache;
 pub mod cluster;
 pub mod html;
 pub mod layout;
+pub mod lineage;
 pub mod select;
 pub mod terms;
 
 use crate::cancel::Cancel;
 use crate::embed::Encoder;
+use crate::filter::Filter;
 use crate::index::Index;
 use crate::paper::{DocId, PaperId};
 use crate::search::{self, Engine};
+use crate::text::date;
 use ndarray::Array2;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -42,6 +52,7 @@ use std::str::FromStr;
 
 pub use cache::{Cache, Computed};
 pub use layout::{MapPoint, TopicMap};
+pub use lineage::{History, HistoryReport, Status};
 pub use select::{Mode, SelectionReport};
 
 /// Errors of a topic run. The "too large"/"out of range"/"too few" variants are the
@@ -193,14 +204,21 @@ pub struct TopicParams {
     pub sort: SortBy,
     /// Default [`Limits::default`] (interactive).
     pub limits: Limits,
+    /// Only the selected papers this filter matches (a date range, a category). Default:
+    /// none.
+    pub window: Filter,
 }
 
 impl TopicParams {
     /// Checks the query and `k` against the limits.
     ///
     /// # Errors
-    /// [`Error::InvalidQuery`] for a blank query, [`Error::KOutOfRange`].
+    /// [`Error::InvalidQuery`] for a blank query, [`Error::KOutOfRange`], an invalid
+    /// window ([`search::Error::Invalid`]).
     pub fn validate(&self) -> Result<(), Error> {
+        self.window
+            .validate()
+            .map_err(|e| Error::Search(search::Error::Invalid(e)))?;
         if let Some(q) = &self.query {
             if q.trim().is_empty() {
                 return Err(Error::InvalidQuery("empty query".into()));
@@ -218,10 +236,17 @@ impl TopicParams {
     }
 }
 
+/// Papers a topic needs in each period before a growth figure is given for it.
+pub const GROWTH_MIN_PAPERS: usize = 5;
+
+/// Length of the recent period of [`Topic::growth`], in days.
+pub const RECENT_DAYS: i32 = 90;
+
 /// One topic.
 #[derive(Debug, Clone, Serialize)]
 pub struct Topic {
-    /// `0..k`, by decreasing size; stable within a run.
+    /// See the module doc: `0..k` by size for a run alone, the continued topic's id with a
+    /// [`History`].
     pub id: usize,
     /// A few of the best terms.
     pub label: String,
@@ -234,8 +259,21 @@ pub struct Topic {
     pub papers: Vec<PaperId>,
     /// Papers per `YYYY-MM` (dated papers only), in month order.
     pub monthly: BTreeMap<String, usize>,
-    /// Share of recent papers over share of earlier ones (see the module doc).
+    /// Papers dated in the recent period, and before it (see the module doc).
+    pub recent: usize,
+    pub earlier: usize,
+    /// Share of recent papers over share of earlier ones; `None` below
+    /// [`GROWTH_MIN_PAPERS`] in either period (see the module doc).
     pub growth: Option<f64>,
+    /// Against the previous run, when there is a [`History`]; else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// The continued topic's size in the previous run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_size: Option<usize>,
+    /// Unit mean of the members' vectors: what [`lineage`] matches runs by.
+    #[serde(skip)]
+    pub centroid: Vec<f32>,
 }
 
 /// How the clustering was done.
@@ -250,8 +288,21 @@ pub struct ClusteringReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub silhouettes: Vec<(usize, f32)>,
     pub sort: SortBy,
-    /// Latest month among the selected papers and the recent window used for growth.
-    pub recent_months: Vec<String>,
+    /// The periods growth compares; `None` without dated papers.
+    pub growth: Option<GrowthPeriods>,
+}
+
+/// What [`Topic::growth`] compares.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GrowthPeriods {
+    /// First and last day of the recent period, inclusive.
+    pub recent_from: String,
+    pub recent_to: String,
+    /// Dated selected papers in the recent period, and before it.
+    pub recent: usize,
+    pub earlier: usize,
+    /// See [`GROWTH_MIN_PAPERS`].
+    pub min_papers: usize,
 }
 
 /// The result of a run: `{"topics":[...],"selection":{...},"clustering":{...}}`.
@@ -260,6 +311,9 @@ pub struct TopicsReport {
     pub topics: Vec<Topic>,
     pub selection: SelectionReport,
     pub clustering: ClusteringReport,
+    /// The comparison with the previous run, when a [`History`] was applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryReport>,
 }
 
 /// Selects, clusters and describes (see the module doc).
@@ -283,6 +337,15 @@ pub fn run(
             select::about(index, q.trim(), &qv)
         }
     };
+    let mut selection = selection;
+    if !params.window.is_empty() {
+        let before = selection.docs.len();
+        selection
+            .docs
+            .retain(|&d| params.window.matches(index.paper(d)));
+        selection.report.papers = selection.docs.len();
+        selection.report.outside_window = Some(before - selection.docs.len());
+    }
     if selection.docs.len() > params.limits.max_selection {
         return Err(Error::SelectionTooLarge {
             papers: selection.docs.len(),
@@ -310,7 +373,7 @@ fn describe(
     cancel: &Cancel,
 ) -> Result<TopicsReport, Error> {
     let docs = &selection.docs;
-    let recent = recent_months(index, docs);
+    let periods = growth_periods(index, docs, params.window.to.as_deref());
     let k_mode = match params.k {
         KChoice::Auto => "auto",
         KChoice::Fixed(_) => "fixed",
@@ -325,8 +388,9 @@ fn describe(
                 seed: params.seed,
                 silhouettes: Vec::new(),
                 sort: params.sort,
-                recent_months: recent,
+                growth: periods,
             },
+            history: None,
         });
     }
     let data = matrix(index, docs);
@@ -363,7 +427,11 @@ fn describe(
         members[t].push(row);
     }
     let month = |row: usize| index.paper(docs[row]).date.as_deref().and_then(month_of);
-    let (sel_recent, sel_before) = period_counts((0..docs.len()).map(month), &recent);
+    let period = |row: usize| {
+        let p = periods.as_ref()?;
+        let d = index.paper(docs[row]).date.as_deref()?;
+        (d <= p.recent_to.as_str()).then(|| d >= p.recent_from.as_str())
+    };
     let mut topics: Vec<Topic> = order
         .iter()
         .zip(all_terms)
@@ -382,13 +450,28 @@ fn describe(
                     *monthly.entry(m).or_insert(0) += 1;
                 }
             }
-            let (t_recent, t_before) = period_counts(rows.iter().map(|&r| month(r)), &recent);
-            let growth = (sel_recent > 0 && sel_before > 0).then(|| {
-                let kf = kept as f64;
-                let recent_share = (t_recent as f64 + 1.0) / (sel_recent as f64 + kf);
-                let before_share = (t_before as f64 + 1.0) / (sel_before as f64 + kf);
-                ((recent_share / before_share) * 1e3).round() / 1e3
+            let (mut recent, mut earlier) = (0, 0);
+            for is_recent in rows.iter().filter_map(|&r| period(r)) {
+                if is_recent {
+                    recent += 1;
+                } else {
+                    earlier += 1;
+                }
+            }
+            let growth = periods.as_ref().and_then(|p| {
+                (recent >= GROWTH_MIN_PAPERS && earlier >= GROWTH_MIN_PAPERS).then(|| {
+                    let recent_share = recent as f64 / p.recent as f64;
+                    let earlier_share = earlier as f64 / p.earlier as f64;
+                    ((recent_share / earlier_share) * 1e3).round() / 1e3
+                })
             });
+            let mut centroid = vec![0f32; data.ncols()];
+            for &r in rows {
+                for (c, x) in centroid.iter_mut().zip(data.row(r)) {
+                    *c += x;
+                }
+            }
+            crate::vector::normalize(&mut centroid);
             Topic {
                 id,
                 label: terms::label(&terms),
@@ -404,7 +487,12 @@ fn describe(
                     .map(|&r| index.paper(docs[r]).id.clone())
                     .collect(),
                 monthly,
+                recent,
+                earlier,
                 growth,
+                status: None,
+                previous_size: None,
+                centroid,
             }
         })
         .collect();
@@ -425,8 +513,9 @@ fn describe(
             seed: params.seed,
             silhouettes: clustering.silhouettes,
             sort: params.sort,
-            recent_months: recent,
+            growth: periods,
         },
+        history: None,
     })
 }
 
@@ -436,48 +525,39 @@ fn month_of(date: &str) -> Option<String> {
     (m.as_bytes()[4] == b'-').then(|| m.to_string())
 }
 
-/// The latest month among `docs` and the two before it, latest first; empty without dates.
-fn recent_months(index: &Index, docs: &[DocId]) -> Vec<String> {
-    let Some(last) = docs
-        .iter()
-        .filter_map(|&d| index.paper(d).date.as_deref().and_then(month_of))
-        .max()
-    else {
-        return Vec::new();
-    };
-    let (mut y, mut m): (i32, i32) = match (last[..4].parse(), last[5..7].parse()) {
-        (Ok(y), Ok(m)) => (y, m),
-        _ => return Vec::new(),
-    };
-    let mut out = Vec::with_capacity(3);
-    for _ in 0..3 {
-        out.push(format!("{y:04}-{m:02}"));
-        m -= 1;
-        if m == 0 {
-            m = 12;
-            y -= 1;
+/// The periods growth compares (see the module doc): the [`RECENT_DAYS`] up to `to` (a
+/// window's end, any [`date::Period`] form) or else the latest date among `docs`, and
+/// everything before. `None` without dated papers.
+fn growth_periods(index: &Index, docs: &[DocId], to: Option<&str>) -> Option<GrowthPeriods> {
+    let end = match to.and_then(date::Period::parse) {
+        Some(p) => {
+            let (y, m, d) = p.last_day();
+            format!("{y:04}-{m:02}-{d:02}")
         }
-    }
-    out
-}
-
-/// Dated papers in the recent window and before it.
-fn period_counts(
-    months: impl Iterator<Item = Option<String>>,
-    recent: &[String],
-) -> (usize, usize) {
-    let (mut r, mut b) = (0, 0);
-    let Some(oldest) = recent.last() else {
-        return (0, 0);
+        None => docs
+            .iter()
+            .filter_map(|&d| index.paper(d).date.clone())
+            .max()?,
     };
-    for m in months.flatten() {
-        if m >= *oldest {
-            r += 1;
+    let recent_from = date::add_days(&end, 1 - RECENT_DAYS)?;
+    let (mut recent, mut earlier) = (0, 0);
+    for d in docs.iter().filter_map(|&d| index.paper(d).date.as_deref()) {
+        if d > end.as_str() {
+            continue;
+        }
+        if d >= recent_from.as_str() {
+            recent += 1;
         } else {
-            b += 1;
+            earlier += 1;
         }
     }
-    (r, b)
+    Some(GrowthPeriods {
+        recent_from,
+        recent_to: end,
+        recent,
+        earlier,
+        min_papers: GROWTH_MIN_PAPERS,
+    })
 }
 
 #[cfg(test)]
@@ -494,14 +574,8 @@ mod tests {
     }
 
     #[test]
-    fn months_and_periods() {
+    fn months() {
         assert_eq!(month_of("2025-03-18").as_deref(), Some("2025-03"));
         assert_eq!(month_of("2025"), None);
-        let recent = vec!["2026-01".to_string(), "2025-12".into(), "2025-11".into()];
-        let months = ["2026-01", "2025-11", "2025-10", "2024-01"].map(|m| Some(m.to_string()));
-        assert_eq!(
-            period_counts(months.into_iter().chain([None]), &recent),
-            (2, 2)
-        );
     }
 }

@@ -78,6 +78,9 @@ pub struct SelectionReport {
     pub both: usize,
     /// The similarity threshold used, if any.
     pub threshold: Option<f32>,
+    /// Selected papers left out by [`super::TopicParams::window`]; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside_window: Option<usize>,
 }
 
 /// Selected papers and the summary.
@@ -156,6 +159,7 @@ pub fn all(index: &Index) -> Selection {
             semantic: 0,
             both: 0,
             threshold: None,
+            outside_window: None,
         },
     }
 }
@@ -239,6 +243,7 @@ pub fn about(index: &Index, query: &str, qv: &[f32]) -> Selection {
             semantic: semantic.len(),
             both: lexical.intersection(&semantic).count(),
             threshold: Some(threshold),
+            outside_window: None,
         },
         docs,
     }
