@@ -29,6 +29,8 @@
 //!   nDCG/MRR/recall on BEIR data).
 //! - [`export`]: citation export of paper lists (BibTeX, CSV, RIS) for the CLI and the
 //!   web pages.
+//! - [`harvest`]: fetching new papers from arXiv (OAI-PMH) and Hugging Face Daily Papers
+//!   into paperscope JSON Lines, resumably and all or nothing.
 //! - [`cli`]: the `paperscope` command line; thin.
 //!
 //! Errors: each module owns a `thiserror` enum naming causes with their context; the CLI
@@ -43,6 +45,7 @@ pub mod explain;
 pub mod export;
 pub mod filter;
 pub mod fusion;
+pub mod harvest;
 pub mod index;
 pub mod keyword;
 pub mod paper;

@@ -51,6 +51,10 @@ pub enum Command {
     /// Measure quality.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Fetch new papers from arXiv (OAI-PMH) or Hugging Face Daily Papers into a JSON
+    /// Lines file for `add`; resumes where the last run into the same file stopped.
+    #[command(subcommand)]
+    Harvest(HarvestCommand),
 }
 
 #[derive(Debug, Args)]
@@ -492,4 +496,70 @@ pub struct ClusteringArgs {
     /// Print JSON: {"v_measure","nmi","ari","k","n",...}.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `harvest`: one subcommand per source.
+#[derive(Debug, Subcommand)]
+pub enum HarvestCommand {
+    /// Records of an arXiv set changed between two days, over OAI-PMH.
+    Arxiv(HarvestArxivArgs),
+    /// Papers listed on Hugging Face Daily Papers, one request per day.
+    HfDaily(HarvestHfDailyArgs),
+}
+
+/// Flags both harvesters share.
+#[derive(Debug, Args)]
+pub struct HarvestCommon {
+    /// Output file (JSON Lines), replaced atomically; FILE.state.json beside it remembers
+    /// where the harvest stopped.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Service URL (default: the real service).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Least time between requests (e.g. 3s, 500ms).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "TIME")]
+    pub delay: std::time::Duration,
+    /// Retries of a failed request before giving up.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub retries: u32,
+    /// Longest time one request may take.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration, value_name = "TIME")]
+    pub timeout: std::time::Duration,
+    /// First wait before a retry when the server names none, doubled each time (for tests).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, hide = true)]
+    pub backoff: std::time::Duration,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HarvestArxivArgs {
+    /// OAI-PMH set: cs, math, physics:hep-th, ...
+    #[arg(long, value_name = "SET")]
+    pub set: String,
+    /// Keep records having any of these categories (repeatable): cs.CL, cs.LG, ...
+    #[arg(long = "category", value_name = "CAT")]
+    pub categories: Vec<String>,
+    /// First day (YYYY-MM-DD) of changes; default: where the last run into --out stopped.
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day (YYYY-MM-DD); default: today.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub common: HarvestCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct HarvestHfDailyArgs {
+    /// First day (YYYY-MM-DD); default: the last day of the previous run into --out.
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
+    /// Last day (YYYY-MM-DD), inclusive; default: --date, or today when continuing.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub common: HarvestCommon,
 }

@@ -3,6 +3,7 @@
 //! call the library once and print.
 
 pub mod args;
+mod harvest;
 mod output;
 mod topics;
 
@@ -60,6 +61,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(EvalCommand::Clustering(a)) => topics::eval_clustering(a),
         Command::Eval(EvalCommand::Retrieval(a)) => retrieval(a),
         Command::Check(a) => check(a),
+        Command::Harvest(c) => harvest::harvest(c),
     }
 }
 
