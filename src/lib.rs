@@ -43,6 +43,7 @@ pub mod embed;
 pub mod eval;
 pub mod explain;
 pub mod export;
+pub mod feed;
 pub mod filter;
 pub mod fusion;
 pub mod harvest;

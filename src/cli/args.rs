@@ -55,6 +55,10 @@ pub enum Command {
     /// Lines file for `add`; resumes where the last run into the same file stopped.
     #[command(subcommand)]
     Harvest(HarvestCommand),
+    /// The daily run: harvest what a feed file names since the last sync, add it to the
+    /// index (one commit), write a "what's new" digest (saved searches' new hits, new
+    /// papers per topic, new and growing topics).
+    Sync(SyncArgs),
 }
 
 #[derive(Debug, Args)]
@@ -329,6 +333,28 @@ pub struct ServeArgs {
     /// Longest wait for requests in flight after Ctrl-C or SIGTERM, milliseconds.
     #[arg(long, default_value_t = crate::server::Connections::default().shutdown_grace.as_millis() as u64)]
     pub shutdown_grace_ms: u64,
+    /// A feed file whose saved searches are published as Atom feeds at
+    /// /feeds/NAME.atom (see README, "Following a field").
+    #[arg(long, value_name = "FEED.toml")]
+    pub feed: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Index directory (created by the first sync if absent).
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    /// The feed file: sources to harvest, saved searches, digest settings.
+    #[arg(long, value_name = "FEED.toml")]
+    pub feed: PathBuf,
+    /// Harvest up to this day (YYYY-MM-DD). Default: today (UTC).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Print the digest as JSON instead of the summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

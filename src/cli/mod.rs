@@ -3,6 +3,7 @@
 //! call the library once and print.
 
 pub mod args;
+mod feed;
 mod harvest;
 mod output;
 mod topics;
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(EvalCommand::Retrieval(a)) => retrieval(a),
         Command::Check(a) => check(a),
         Command::Harvest(c) => harvest::harvest(c),
+        Command::Sync(a) => feed::sync(a),
     }
 }
 
@@ -383,6 +385,14 @@ fn serve(a: args::ServeArgs) -> Result<()> {
         request_timeout: std::time::Duration::from_millis(a.timeout_ms),
         cors_origin,
         warm_topics: !a.no_warm_topics,
+        feeds: match &a.feed {
+            Some(path) => {
+                crate::feed::FeedFile::read(path)
+                    .map_err(|e| UsageError(e.to_string()))?
+                    .searches
+            }
+            None => Vec::new(),
+        },
         ..Default::default()
     };
     let state = server::AppState::new(engine.clone(), encoder, &config)?;

@@ -30,11 +30,16 @@ pub(super) fn topics(a: TopicsArgs) -> Result<()> {
             from: a.from.clone(),
             to: a.to.clone(),
         },
+        prefer_k: None,
+    };
+    let history = (!a.no_history).then(|| History::for_index(&a.index, &params));
+    let previous = history.as_ref().map(History::load).transpose()?.flatten();
+    let params = TopicParams {
+        prefer_k: previous.as_ref().map(|p| p.topics.len()),
+        ..params
     };
     let mut report = topics::run(&engine, &params, &encoder, &Cancel::never())?;
-    if !a.no_history {
-        let history = History::for_index(&a.index, &params);
-        let previous = history.load()?;
+    if let Some(history) = history {
         let snapshot = history.apply(&mut report, previous.as_ref(), engine.index().generation());
         // A read-only index still gets its topics; only the ids' continuity is lost.
         if let Err(e) = history.save(&snapshot) {

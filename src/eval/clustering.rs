@@ -185,6 +185,7 @@ pub fn evaluate(
             vectors,
             seed,
             topics::Limits::batch().max_k,
+            None,
             &crate::cancel::Cancel::never(),
         )?,
     };

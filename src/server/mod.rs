@@ -24,6 +24,7 @@
 
 mod connections;
 mod error;
+mod feeds;
 mod follow;
 mod metrics;
 mod pages;
@@ -99,6 +100,8 @@ pub struct ServerConfig {
     /// Compute the whole collection's topics in the background at start and after each
     /// commit, so that the topics page is ready before it is asked for. Default: on.
     pub warm_topics: bool,
+    /// Saved searches published as Atom feeds at `/feeds/NAME.atom`. Default: none.
+    pub feeds: Vec<crate::feed::SavedSearch>,
 }
 
 impl Default for ServerConfig {
@@ -109,6 +112,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(10),
             cors_origin: None,
             warm_topics: true,
+            feeds: Vec::new(),
         }
     }
 }
@@ -134,6 +138,8 @@ pub struct AppState {
     request_timeout: Duration,
     /// The one origin allowed cross-origin access, if any.
     cors_origin: Option<HeaderValue>,
+    /// Saved searches published as Atom feeds.
+    feeds: Arc<Vec<crate::feed::SavedSearch>>,
 }
 
 impl AppState {
@@ -177,6 +183,7 @@ impl AppState {
             limits: config.limits,
             request_timeout: config.request_timeout,
             cors_origin: config.cors_origin.clone(),
+            feeds: Arc::new(config.feeds.clone()),
         };
         state.warm_topics();
         Ok(state)
@@ -261,7 +268,7 @@ pub fn router(state: AppState) -> Router {
     let cors_origin = state.cors_origin.clone();
     let x_request_id = HeaderName::from_static("x-request-id");
     let (routes, _) = api().split_for_parts();
-    let routes = routes.merge(pages::routes());
+    let routes = routes.merge(pages::routes()).merge(feeds::routes());
     // Layers run outside in: request ids, tracing, JSON bodies for empty error answers,
     // metrics and the time limit, the head limits, then the route.
     let mut app = routes

@@ -345,6 +345,7 @@ impl TopicsQuery {
                 from: self.from.clone(),
                 to: self.to.clone(),
             },
+            prefer_k: None,
         })
     }
 }

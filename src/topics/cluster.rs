@@ -170,11 +170,7 @@ pub fn auto_candidates(n: usize, max_k: usize) -> Vec<usize> {
 /// within [`TOLERANCE`] of the best, or within `noise` (the best's standard error) if that
 /// is wider (see the module doc).
 pub fn choose_k(silhouettes: &[(usize, f32)], noise: f32) -> Option<usize> {
-    let best = silhouettes
-        .iter()
-        .map(|&(_, s)| s)
-        .fold(f32::NEG_INFINITY, f32::max);
-    let floor = best - (TOLERANCE * best.abs()).max(noise);
+    let floor = floor(silhouettes, noise);
     silhouettes
         .iter()
         .filter(|&&(_, s)| s >= floor)
@@ -182,8 +178,29 @@ pub fn choose_k(silhouettes: &[(usize, f32)], noise: f32) -> Option<usize> {
         .max()
 }
 
+/// Whether `k`'s silhouette is within the tolerance [`choose_k`] allows of the best.
+fn acceptable(silhouettes: &[(usize, f32)], noise: f32, k: usize) -> bool {
+    let floor = floor(silhouettes, noise);
+    silhouettes.iter().any(|&(c, s)| c == k && s >= floor)
+}
+
+/// The least silhouette a chosen `k` may have: the best's, less [`TOLERANCE`] of it or
+/// `noise`, whichever is wider.
+fn floor(silhouettes: &[(usize, f32)], noise: f32) -> f32 {
+    let best = silhouettes
+        .iter()
+        .map(|&(_, s)| s)
+        .fold(f32::NEG_INFINITY, f32::max);
+    best - (TOLERANCE * best.abs()).max(noise)
+}
+
 /// Chooses `k` by silhouette (see the module doc) and clusters all rows with it. With too
 /// few rows for any candidate (fewer than 6), everything is one group.
+///
+/// `prefer` (the previous run's topic count, when a history is kept) is also tried, and
+/// chosen whenever its silhouette is as acceptable as the chosen k's (within the same
+/// tolerance of the best): a collection that grew a little keeps its number of topics,
+/// so fewer topics dissolve and reappear under new ids.
 ///
 /// # Errors
 /// As [`kmeans`].
@@ -194,10 +211,17 @@ pub fn auto(
     data: ArrayView2<'_, f32>,
     seed: u64,
     max_k: usize,
+    prefer: Option<usize>,
     cancel: &Cancel,
 ) -> Result<Clustering, Error> {
     let n = data.nrows();
-    let candidates = auto_candidates(n, max_k);
+    let mut candidates = auto_candidates(n, max_k);
+    if let Some(p) = prefer.filter(|&p| p >= 2 && p <= max_k.min(n / 3)) {
+        if !candidates.is_empty() && !candidates.contains(&p) {
+            candidates.push(p);
+            candidates.sort_unstable();
+        }
+    }
     if candidates.is_empty() {
         return kmeans(data, 1, seed);
     }
@@ -236,6 +260,10 @@ pub fn auto(
         .max_by(|a, b| a.0 .1.total_cmp(&b.0 .1))
         .map_or(0.0, |(_, &e)| e);
     let best = choose_k(&silhouettes, noise).expect("candidates is not empty. This is a bug.");
+    let best = match prefer {
+        Some(p) if p != best && acceptable(&silhouettes, noise, p) => p,
+        _ => best,
+    };
     cancel.check()?;
     let mut c = kmeans(data, best, seed)?;
     c.silhouettes = silhouettes;
@@ -352,7 +380,7 @@ mod tests {
     #[test]
     fn auto_picks_three_blobs() {
         let data = blobs();
-        let c = auto(data.view(), 1, 10, &Cancel::never()).unwrap();
+        let c = auto(data.view(), 1, 10, None, &Cancel::never()).unwrap();
         assert_eq!(c.k(), 3, "{:?}", c.silhouettes);
     }
 

@@ -207,6 +207,9 @@ pub struct TopicParams {
     /// Only the selected papers this filter matches (a date range, a category). Default:
     /// none.
     pub window: Filter,
+    /// With auto k, keep this many topics when it clusters about as well as the best
+    /// (see [`cluster::auto`]): the previous run's count, set from a [`History`].
+    pub prefer_k: Option<usize>,
 }
 
 impl TopicParams {
@@ -395,7 +398,13 @@ fn describe(
     }
     let data = matrix(index, docs);
     let clustering = match params.k {
-        KChoice::Auto => cluster::auto(data.view(), params.seed, params.limits.max_k, cancel)?,
+        KChoice::Auto => cluster::auto(
+            data.view(),
+            params.seed,
+            params.limits.max_k,
+            params.prefer_k,
+            cancel,
+        )?,
         KChoice::Fixed(k) => cluster::kmeans(data.view(), k, params.seed)?,
     };
     let k = clustering.k();
