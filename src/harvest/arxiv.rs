@@ -75,7 +75,7 @@ impl Options {
 /// network, OAI-PMH and write errors otherwise. On any error `out` and its state file are
 /// left as they were.
 pub fn harvest(opts: &Options, out: &Path) -> Result<Report, Error> {
-    let from = start_day(opts.from.as_deref(), out, |state| {
+    let from = start_day("from", opts.from.as_deref(), out, |state| {
         if state.source != "arxiv" || state.set.as_deref() != Some(opts.set.as_str()) {
             return Err(format!(
                 "{} holds the state of another harvest ({} set {:?}); pass --from to start anew",

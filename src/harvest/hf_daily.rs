@@ -65,7 +65,7 @@ impl Options {
 /// they were.
 pub fn harvest(opts: &Options, out: &Path) -> Result<Report, Error> {
     let given = Some(opts.from.as_str()).filter(|f| !f.is_empty());
-    let from = start_day(given, out, |state| {
+    let from = start_day("date", given, out, |state| {
         if state.source != "hf-daily" {
             return Err(format!(
                 "{} holds the state of a {} harvest; pass --date to start anew",
@@ -179,11 +179,8 @@ fn to_record(item: &Value, day: &str) -> Option<Record> {
         "projectPage",
         "ai_summary",
     ] {
-        match paper.get(key) {
-            Some(v @ (Value::String(_) | Value::Number(_))) => {
-                extra.insert(key.into(), v.clone());
-            }
-            _ => {}
+        if let Some(v @ (Value::String(_) | Value::Number(_))) = paper.get(key) {
+            extra.insert(key.into(), v.clone());
         }
     }
     if let Some(n @ Value::Number(_)) = item.get("numComments") {

@@ -152,12 +152,13 @@ fn write_state(out: &Path, state: &State) -> Result<(), Error> {
 /// run stopped (inclusive: records stamped on that day again are harmless, since the last
 /// record of an id wins, while skipping the day could lose some).
 fn start_day(
+    flag: &str,
     given: Option<&str>,
     out: &Path,
     check: impl Fn(&State) -> Result<(), String>,
 ) -> Result<String, Error> {
     if let Some(day) = given {
-        return parse_flag_day("from", day);
+        return parse_flag_day(flag, day);
     }
     match read_state(out)? {
         Some(state) => {
@@ -165,8 +166,8 @@ fn start_day(
             Ok(state.until)
         }
         None => Err(Error::Invalid(format!(
-            "no start date: give one (--from / --date), or harvest into {} again once a \
-             run has written its state file {}",
+            "no start date: give --{flag}, or harvest into {} again once a run has \
+             written its state file {}",
             out.display(),
             state_path(out).display()
         ))),
@@ -212,6 +213,7 @@ impl Output {
             path: target.to_path_buf(),
             source,
         };
+        std::fs::create_dir_all(dir).map_err(io)?;
         let name = target
             .file_name()
             .map(|n| format!(".{}.", n.to_string_lossy()))
