@@ -244,9 +244,15 @@ fn arxiv_category_filter_keeps_records_with_any_given_category() {
         "2015-01-01",
         "--out",
         out.to_str().unwrap(),
+        "--json",
     ];
-    succeeded(&harvest("arxiv", &server.url("/oai"), &args));
+    let report = json(&succeeded(&harvest("arxiv", &server.url("/oai"), &args)));
     assert_eq!(ids(&lines(&out)), ["1412.8544", "0801.3931"]);
+    // The summary as JSON: records written, not records seen (hep-th/9504118 dropped).
+    assert_eq!(report["records"], 2);
+    assert_eq!(report["pages"], 2);
+    assert_eq!(report["from"], "2015-01-01");
+    assert_eq!(report["out"], out.to_str().unwrap());
     assert_eq!(
         json(&std::fs::read_to_string(tmp.path().join("some.jsonl.state.json")).unwrap())
             ["categories"],
