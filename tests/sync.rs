@@ -262,13 +262,28 @@ fn sync_twice_reports_only_what_is_new_and_feeds_validate() {
         "three syncs × md/html/json + latest.md/html"
     );
 
-    atom_feeds_validate(&idx, &feed);
+    atom_feeds_validate(&idx, &feed, &ids_two);
 }
 
 /// `serve --feed` publishes each saved search; Python's feedparser reads it without
 /// complaint and sees the papers.
-fn atom_feeds_validate(idx: &Path, feed: &Path) {
+fn atom_feeds_validate(idx: &Path, feed: &Path, topic_ids: &BTreeMap<u64, String>) {
     let server = Served::start(idx, &["--feed", feed.to_str().unwrap()]);
+    // The server numbers the same selection's topics as the last sync did.
+    let (status, topics) = server.get("/v1/topics?k=4");
+    assert_eq!(status, 200, "{topics}");
+    let served: BTreeMap<u64, String> = topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_u64().unwrap(),
+                t["label"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(&served, topic_ids);
     let (status, list) = server.get("/feeds");
     assert_eq!(status, 200);
     assert_eq!(list["feeds"].as_array().unwrap().len(), 2, "{list}");

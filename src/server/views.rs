@@ -349,6 +349,8 @@ pub struct TopicView {
     pub colour: String,
     pub size: usize,
     pub growth: Option<String>,
+    /// Against the selection's last recorded run (`topics`, `sync`): "new", "was 40".
+    pub change: Option<String>,
     pub terms: String,
     pub search_href: String,
     pub exports: Vec<(&'static str, String)>,
@@ -473,6 +475,13 @@ impl TopicsPage {
                     colour: topics::html::colour(t.id),
                     size: t.size,
                     growth: t.growth.map(|g| format!("{g:.2}")),
+                    change: match (t.status, t.previous_size) {
+                        (Some(topics::Status::New), _) => Some("new since the last run".into()),
+                        (Some(topics::Status::Grown | topics::Status::Shrunk), Some(p)) => {
+                            Some(format!("was {p} papers"))
+                        }
+                        _ => None,
+                    },
                     terms: t
                         .terms
                         .iter()

@@ -13,6 +13,7 @@
 //! its blocking pool, as it does [`super::run`].
 
 use super::layout::{self, TopicMap};
+use super::lineage::History;
 use super::{Error, TopicParams, TopicsReport};
 use crate::cancel::Cancel;
 use crate::embed::Encoder;
@@ -90,7 +91,21 @@ impl Cache {
         cancel: &Cancel,
     ) -> Result<Arc<Computed>, Error> {
         self.get_or_compute(generation, params, || {
-            let report = super::run(engine, params, encoder, cancel)?;
+            // Ids continue those of the selection's last recorded run (`topics`, `sync`),
+            // read, not written: the page's topic 12 is the digest's topic 12.
+            let history = History::for_index(engine.index().path(), params);
+            let previous = history.load().unwrap_or_else(|e| {
+                tracing::warn!("{e}; topics numbered afresh");
+                None
+            });
+            let with_preference = TopicParams {
+                prefer_k: previous.as_ref().map(|p| p.topics.len()),
+                ..params.clone()
+            };
+            let mut report = super::run(engine, &with_preference, encoder, cancel)?;
+            if previous.is_some() {
+                history.apply(&mut report, previous.as_ref(), engine.index().generation());
+            }
             cancel.check()?;
             let map = layout::map(&report, engine.index())?;
             Ok(Computed { report, map })
