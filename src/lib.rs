@@ -22,7 +22,7 @@
 //! - [`explain`]: "why this result" (shared terms, closest abstract sentence).
 //! - [`search`]: the query front door, [`search::Engine`] (semantic, keyword, hybrid).
 //! - [`topics`]: finding the papers of a topic and grouping them (k-means, c-TF-IDF labels,
-//!   monthly growth, an HTML map).
+//!   growth, topic ids kept across runs, an HTML map).
 //! - [`vector`]: dot products, BF16 rounding and the process's SIMD level (shared by
 //!   `embed` and `index`).
 //! - [`eval`]: quality measurements (HNSW recall, clustering V-measure, retrieval
@@ -31,6 +31,9 @@
 //!   web pages.
 //! - [`harvest`]: fetching new papers from arXiv (OAI-PMH) and Hugging Face Daily Papers
 //!   into paperscope JSON Lines, resumably and all or nothing.
+//! - [`feed`]: following a field: the feed file, the daily `sync` (harvest, one commit, a
+//!   "what's new" digest) and saved searches as Atom feeds.
+//! - [`persist`]: small files replaced whole (histories, sync state, digests).
 //! - [`cli`]: the `paperscope` command line; thin.
 //!
 //! Errors: each module owns a `thiserror` enum naming causes with their context; the CLI
