@@ -50,7 +50,7 @@ pub(super) fn parse(src: &str) -> Vec<WholeFileEntry> {
                 out.push(WholeFileEntry {
                     line,
                     record: Err(format!(
-                        "malformed BibTeX entry{}: {} (line {}); entry skipped",
+                        "malformed BibTeX entry{}: {} (line {})",
                         key_of(piece).map(|k| format!(" {k}")).unwrap_or_default(),
                         e.kind,
                         lines.line(start + e.span.start)
@@ -73,7 +73,7 @@ pub(super) fn parse(src: &str) -> Vec<WholeFileEntry> {
                     None => continue,
                 },
                 Err(e) => Err(format!(
-                    "malformed BibTeX entry {key}: {} (line {}); entry skipped",
+                    "malformed BibTeX entry {key}: {} (line {})",
                     e.kind,
                     lines.line(start + e.span.start)
                 )),

@@ -38,8 +38,12 @@ pub(super) fn parse(src: &str) -> Vec<WholeFileEntry> {
                     kind(&other)
                 )),
                 Err(e) => Err(format!(
-                    "CSL-JSON item {}: invalid JSON: {e}; item skipped",
-                    i + 1
+                    "CSL-JSON item {}: invalid JSON at line {}: {}",
+                    i + 1,
+                    line + e.line().saturating_sub(1),
+                    e.to_string()
+                        .rsplit_once(" at line ")
+                        .map_or(e.to_string(), |(msg, _)| msg.to_string())
                 )),
             },
         })

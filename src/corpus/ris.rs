@@ -85,24 +85,24 @@ fn tag_of(line: &str) -> Option<&str> {
 fn outside(line: usize) -> WholeFileEntry {
     WholeFileEntry {
         line,
-        record: Err("text outside a RIS record (no 'TY  - ' line before it); skipped".into()),
+        record: Err("text outside a RIS record (no 'TY  - ' line before it)".into()),
     }
 }
 
 fn unterminated(line: usize) -> WholeFileEntry {
     WholeFileEntry {
         line,
-        record: Err("RIS record without its 'ER  - ' line (cut short?); skipped".into()),
+        record: Err("RIS record without its 'ER  - ' line (cut short?)".into()),
     }
 }
 
 fn record(text: &str, line: usize) -> Result<Record, String> {
     let citation = RisParser::new()
         .parse(text)
-        .map_err(|e| format!("malformed RIS record: {e}; skipped"))?
+        .map_err(|e| format!("malformed RIS record: {e}"))?
         .into_iter()
         .next()
-        .ok_or("empty RIS record; skipped")?;
+        .ok_or("empty RIS record")?;
     Ok(to_record(citation, line))
 }
 
@@ -141,7 +141,13 @@ fn to_record(c: Citation, line: usize) -> Record {
         }
         day
     });
-    let url = c.urls.first().cloned();
+    // The landing page rather than the PDF (`UR` rather than `L1`) when there are both.
+    let url = c
+        .urls
+        .iter()
+        .find(|u| !u.to_ascii_lowercase().ends_with(".pdf"))
+        .or(c.urls.first())
+        .cloned();
     let arxiv_link = c.urls.iter().find(|u| u.contains("arxiv.org/"));
     let hints: Vec<Option<&str>> = c
         .journal
