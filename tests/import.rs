@@ -252,3 +252,117 @@ fn add_imports_a_bib_into_an_index_and_again_changes_nothing() {
     let check = ok(&["check", "--index", s(&idx)]);
     assert!(check.contains("ok:"), "{check}");
 }
+
+/// Arbitrary text built from the pieces these formats are made of, and cuts of the real
+/// fixtures: every reader gives a result or a clear error, never a panic, and whatever it
+/// keeps satisfies the `Paper` invariants.
+#[test]
+fn arbitrary_library_files_never_panic_the_readers() {
+    use paperscope::corpus::{read_files, ReadOptions};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let pieces = prop::sample::select(vec![
+        "@",
+        "@article{",
+        "@string{x = \"y\"}",
+        "@comment{",
+        "@preamble{\"",
+        "title = ",
+        "author = {",
+        " and ",
+        "{",
+        "}",
+        "\"",
+        ",",
+        "=",
+        "\\",
+        "\\'",
+        "\\\"{o}",
+        "\\ss",
+        "\\textbf{",
+        "$",
+        "$\\alpha",
+        "^{",
+        "_",
+        "~",
+        "--",
+        "month = jan",
+        "year = 2021",
+        "eprint = {2101.00001v2}",
+        "archiveprefix = {arXiv}",
+        "doi = {10.48550/arXiv.x}",
+        "\n",
+        " ",
+        "TY  - JOUR",
+        "TI  - ",
+        "AU  - A, B",
+        "PY  - 2023/13/45",
+        "ER  - ",
+        "DO  - ",
+        "UR  - https://arxiv.org/abs/",
+        "[",
+        "]",
+        "{\"id\": ",
+        "\"title\": ",
+        "\"issued\": {\"date-parts\": [[",
+        "\"author\": [{\"literal\": ",
+        "null",
+        "1e999",
+        "\u{feff}",
+        "é",
+        "\u{0}",
+        "\r\n",
+    ]);
+    let fixtures: Vec<Vec<u8>> = ALL
+        .iter()
+        .map(|f| std::fs::read(fixture(f)).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(
+                prop::collection::vec(pieces, 0..40),
+                0..fixtures.len(),
+                any::<prop::sample::Index>(),
+                any::<prop::sample::Index>(),
+            ),
+            |(pieces, which, cut_at, insert_at)| {
+                // A real export cut short, with random pieces spliced in.
+                let real = &fixtures[which];
+                let mut bytes = real[..cut_at.index(real.len() + 1)].to_vec();
+                let at = insert_at.index(bytes.len() + 1);
+                bytes.splice(at..at, pieces.concat().into_bytes());
+                for name in ["in.bib", "in.ris", "in.json", "in.txt"] {
+                    let path = dir.path().join(name);
+                    std::fs::write(&path, &bytes).unwrap();
+                    for strict in [false, true] {
+                        let opts = ReadOptions {
+                            strict,
+                            ..Default::default()
+                        };
+                        if let Ok(c) = read_files(&[&path], &opts) {
+                            for p in &c.papers {
+                                prop_assert!(!p.id.0.is_empty());
+                                prop_assert!(!(p.title.is_empty() && p.abstract_.is_empty()));
+                                if let Some(d) = &p.date {
+                                    prop_assert_eq!(d.len(), 10);
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+}

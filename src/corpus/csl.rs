@@ -55,10 +55,16 @@ pub(super) fn parse(src: &str) -> Vec<WholeFileEntry> {
     out
 }
 
+/// A top-level element of the array: the line where it starts, and its text.
+type Element<'s> = (usize, &'s str);
+
+/// A problem with the array itself (not one, not closed): its line and the reason.
+type Trouble = (usize, String);
+
 /// The top-level elements of a JSON array, as (line, text), and a structural problem
 /// (not an array, unclosed) with its line. Only strings and brackets are followed, so a
 /// malformed element still ends at the comma or bracket that closes it.
-fn elements(src: &str) -> (Vec<(usize, &str)>, Option<(usize, String)>) {
+fn elements(src: &str) -> (Vec<Element<'_>>, Option<Trouble>) {
     let mut items = Vec::new();
     let mut line = 1;
     let mut depth = 0usize;
