@@ -221,7 +221,7 @@ impl Latest {
 /// Counts and problems of a read, for the user.
 #[derive(Debug, Default)]
 pub struct ReadReport {
-    /// Non-blank lines looked at.
+    /// Non-blank lines (JSON Lines) and entries (reference libraries) looked at.
     pub lines: usize,
     /// Lines skipped for any reason (malformed, empty record, duplicate id).
     pub skipped: usize,
@@ -319,11 +319,10 @@ impl Sink<'_> {
             );
             return self.problem(line, reason, true);
         }
-        for field in ["title", "abstract"] {
-            let text = match field {
-                "title" => &mut paper.title,
-                _ => &mut paper.abstract_,
-            };
+        for (field, text) in [
+            ("title", &mut paper.title),
+            ("abstract", &mut paper.abstract_),
+        ] {
             if text.len() > MAX_FIELD_BYTES {
                 let was = text.len();
                 cut_at_char(text, MAX_FIELD_BYTES);
