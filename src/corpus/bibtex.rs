@@ -5,11 +5,11 @@
 //! `biblatex` parses a whole file or fails on its first error, and it also fails a file
 //! with two entries of one citation key. A reference library with one broken entry must
 //! still import, and duplicates are for [`super::Latest`] to report (last record wins),
-//! so the file is cut into entries at each `@` that opens a line, and each piece is parsed
-//! alone with the `@string` macros defined before it. An unclosed brace therefore costs
-//! only its own entry, reported at the line of its `@`. (A line of an abstract that
-//! starts with `@type{` would be taken as a new entry; BibTeX itself treats an `@` as the
-//! start of an entry anywhere outside one.)
+//! so the file is cut into entries at each `@type{` that opens a line, and each piece
+//! is parsed alone with the `@string` macros defined before it. An unclosed brace
+//! therefore costs only its own entry, reported at the line of its `@`. (A line of an
+//! abstract that starts with `@type{` would be taken as a new entry; BibTeX itself treats
+//! an `@` as the start of an entry anywhere outside one.)
 //!
 //! # Text
 //! `biblatex` resolves accents (`{\"o}`, `\'e`, `{\ss}`), dashes (`--`, `---`), `@string`
@@ -84,13 +84,24 @@ pub(super) fn parse(src: &str) -> Vec<WholeFileEntry> {
     out
 }
 
-/// Byte offsets of each `@` that opens a line (after blanks): where entries start.
+/// Byte offsets of each `@type{` (or `@type(`) that opens a line (after blanks): where
+/// entries start. Requiring the type and the brace keeps a line of an abstract that
+/// merely starts with `@` (a handle, an e-mail) inside its entry.
 fn entry_starts(src: &str) -> Vec<usize> {
+    fn opens_entry(line: &str) -> bool {
+        let Some(rest) = line.strip_prefix('@') else {
+            return false;
+        };
+        let name_end = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        name_end > 0 && rest[name_end..].trim_start().starts_with(['{', '('])
+    }
     let mut starts = Vec::new();
     let mut line_start = 0;
     for line in src.split_inclusive('\n') {
         let indent = line.len() - line.trim_start_matches([' ', '\t', '\u{feff}']).len();
-        if line[indent..].starts_with('@') {
+        if opens_entry(&line[indent..]) {
             starts.push(line_start + indent);
         }
         line_start += line.len();
@@ -406,6 +417,13 @@ mod tests {
                 "J. D. van der Waals"
             ]
         );
+    }
+
+    #[test]
+    fn a_line_starting_with_at_inside_a_field_does_not_split_the_entry() {
+        let r =
+            one("@misc{k,\n  title = {T},\n  abstract = {Thanks to\n@someone for the data.}\n}\n");
+        assert_eq!(r.paper.abstract_, "Thanks to @someone for the data.");
     }
 
     #[test]
