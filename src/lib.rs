@@ -8,8 +8,8 @@
 //! ```
 //!
 //! - [`paper`]: the shared vocabulary (`Paper`, `PaperId`, `DocId`, `Score`), no I/O.
-//! - [`corpus`]: reading JSON Lines collections (paperscope, arXiv snapshot, BEIR), with
-//!   per-line error reports.
+//! - [`corpus`]: reading JSON Lines collections (paperscope, arXiv snapshot, BEIR) and
+//!   reference libraries (BibTeX, CSL-JSON, RIS), with per-line error reports.
 //! - [`embed`]: sentence embeddings with a BERT-family model run by Candle, matching
 //!   sentence-transformers.
 //! - [`text`]: text analysis shared by keyword search and topics (words, stemming, stop

@@ -159,7 +159,8 @@ pub struct IndexArgs {
     /// "tokens","seconds","papers_per_second","tokens_per_second","out"}.
     #[arg(long)]
     pub json: bool,
-    /// Paper files: JSON Lines (paperscope, arXiv snapshot or BEIR corpus), plain or .gz.
+    /// Paper files: JSON Lines (paperscope, arXiv snapshot or BEIR corpus), plain or .gz,
+    /// or reference libraries: BibTeX (.bib), CSL-JSON (.json array, .csljson), RIS (.ris).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }

@@ -1,6 +1,7 @@
-//! Reading paper collections from JSON Lines files, plain or gzipped.
+//! Reading paper collections: JSON Lines files (plain or gzipped) and reference
+//! libraries (BibTeX, CSL-JSON, RIS).
 //!
-//! Three input formats are recognised, per file, from the first parsable record
+//! Three JSON Lines formats are recognised, per file, from the first parsable record
 //! (see [`Format::detect`]):
 //!
 //! * **paperscope JSONL** — `id`, `title`, `abstract`, optional `authors` (list),
@@ -9,6 +10,13 @@
 //! * **arXiv metadata snapshot** (the Kaggle dump) — `authors` is one string,
 //!   `categories` a space-separated string, dates in `versions` / `update_date`.
 //! * **BEIR `corpus.jsonl`** — `_id`, `title`, `text`.
+//!
+//! Reference libraries are whole-file formats, recognised by extension, else by their
+//! first non-blank character ([`Format::sniff`]): **BibTeX** (`.bib`, `.bibtex`; [`bibtex`]),
+//! **CSL-JSON** (`.csljson`, or a `.json` that is one array; [`csl`]) and **RIS** (`.ris`;
+//! [`ris`]). Their entries become the same [`Paper`]s, through the same checks, and are
+//! reported by the line where the entry starts. Their ids follow one rule
+//! ([`reference_id`]): the arXiv id, else the DOI, else the library's own key.
 //!
 //! Bad input never aborts a build unless asked to ([`ReadOptions::strict`]): a malformed
 //! line is reported as `file:line: reason`, skipped and counted. The rules:
@@ -25,7 +33,10 @@
 
 mod arxiv;
 mod beir;
+mod bibtex;
+mod csl;
 mod native;
+mod ris;
 
 use crate::paper::{self, normalize_whitespace, Paper, PaperId};
 use crate::text::date;
@@ -62,6 +73,9 @@ pub enum Format {
     Paperscope,
     ArxivSnapshot,
     Beir,
+    Bibtex,
+    CslJson,
+    Ris,
 }
 
 impl Format {
@@ -81,11 +95,40 @@ impl Format {
         }
     }
 
+    /// The whole-file format of `path`, from its extension (a `.gz` suffix aside), else
+    /// from `head`, the start of its content: `@` opens BibTeX, `TY  - ` RIS, and `[` a
+    /// CSL-JSON array (where a `.json` file could also be JSON Lines, only `[` decides).
+    /// `None` for JSON Lines, read record by record.
+    pub fn sniff(path: &Path, head: &[u8]) -> Option<Format> {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase());
+        let name = name.as_deref().unwrap_or("");
+        let name = name.strip_suffix(".gz").unwrap_or(name);
+        let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+        let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+        let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
+        match ext {
+            "bib" | "bibtex" => Some(Format::Bibtex),
+            "ris" => Some(Format::Ris),
+            "csljson" => Some(Format::CslJson),
+            "json" => (first == Some(b'[')).then_some(Format::CslJson),
+            "jsonl" | "ndjson" => None,
+            _ => match first {
+                Some(b'@') => Some(Format::Bibtex),
+                Some(b'[') => Some(Format::CslJson),
+                Some(b'T') if head.trim_ascii_start().starts_with(b"TY  -") => Some(Format::Ris),
+                _ => None,
+            },
+        }
+    }
+
     fn parse(self, obj: Map<String, Value>) -> Result<Record, String> {
         match self {
             Format::Paperscope => native::parse(obj),
             Format::ArxivSnapshot => arxiv::parse(obj),
             Format::Beir => beir::parse(obj),
+            Format::Bibtex | Format::CslJson | Format::Ris => {
+                unreachable!("whole-file formats are not read line by line. This is a bug.")
+            }
         }
     }
 }
@@ -96,11 +139,15 @@ impl fmt::Display for Format {
             Format::Paperscope => "paperscope",
             Format::ArxivSnapshot => "arxiv-snapshot",
             Format::Beir => "beir",
+            Format::Bibtex => "bibtex",
+            Format::CslJson => "csl-json",
+            Format::Ris => "ris",
         })
     }
 }
 
 /// What a format parser extracted from one line, before the shared normalisation.
+#[derive(Debug)]
 struct Record {
     paper: Paper,
     /// A field problem that did not cost the record (e.g. a bad date), as a message.
@@ -174,7 +221,7 @@ impl Latest {
 /// Counts and problems of a read, for the user.
 #[derive(Debug, Default)]
 pub struct ReadReport {
-    /// Non-blank lines looked at.
+    /// Non-blank lines (JSON Lines) and entries (reference libraries) looked at.
     pub lines: usize,
     /// Lines skipped for any reason (malformed, empty record, duplicate id).
     pub skipped: usize,
@@ -227,6 +274,95 @@ fn open(path: &Path) -> Result<Box<dyn BufRead>, Error> {
     Ok(Box::new(BufReader::with_capacity(1 << 16, reader)))
 }
 
+/// Where the records of one file go: the shared checks, then [`Latest`], with every
+/// problem reported at its line (or, under `strict`, returned as the error).
+struct Sink<'a> {
+    path: &'a Path,
+    opts: &'a ReadOptions,
+    latest: &'a mut Latest,
+    report: &'a mut ReadReport,
+}
+
+impl Sink<'_> {
+    fn full(&self) -> bool {
+        self.opts.limit.is_some_and(|l| self.latest.papers >= l)
+    }
+
+    fn problem(&mut self, line: usize, reason: String, skipped: bool) -> Result<(), Error> {
+        let p = Problem {
+            path: self.path.to_path_buf(),
+            line,
+            reason,
+            skipped,
+        };
+        if self.opts.strict {
+            return Err(Error::Strict(p));
+        }
+        if skipped {
+            self.report.skipped += 1;
+        }
+        self.report.problems.push(p);
+        Ok(())
+    }
+
+    /// Normalises a parsed record, checks it and keeps it (last record of an id wins).
+    fn admit(&mut self, line: usize, fmt: Format, record: Record) -> Result<(), Error> {
+        let Record { mut paper, warning } = record;
+        normalize(&mut paper, fmt);
+        if paper.id.0.is_empty() {
+            return self.problem(line, "empty id".into(), true);
+        }
+        if paper.id.0.len() > MAX_ID_BYTES {
+            let reason = format!(
+                "id of {} bytes, longer than {MAX_ID_BYTES}",
+                paper.id.0.len()
+            );
+            return self.problem(line, reason, true);
+        }
+        for (field, text) in [
+            ("title", &mut paper.title),
+            ("abstract", &mut paper.abstract_),
+        ] {
+            if text.len() > MAX_FIELD_BYTES {
+                let was = text.len();
+                cut_at_char(text, MAX_FIELD_BYTES);
+                let reason = format!(
+                    "paper {}: {field} of {was} bytes cut to {}",
+                    paper.id,
+                    text.len()
+                );
+                self.problem(line, reason, false)?;
+            }
+        }
+        if paper.title.is_empty() && paper.abstract_.is_empty() {
+            let reason = format!("paper {}: no title and no abstract", paper.id);
+            return self.problem(line, reason, true);
+        }
+        if let Some(w) = warning {
+            self.problem(line, w, false)?;
+        }
+        let id = paper.id.clone();
+        if self.latest.set(id.clone(), Some(paper)) {
+            self.problem(
+                line,
+                format!(
+                    "duplicate id {id}: this record replaces the earlier one (last record wins)"
+                ),
+                false,
+            )?;
+            self.report.duplicates += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One entry of a whole-file format (BibTeX, CSL-JSON, RIS): the line where it starts and
+/// what its parser made of it (`Err`: why it is skipped).
+struct WholeFileEntry {
+    line: usize,
+    record: Result<Record, String>,
+}
+
 fn read_one(
     path: &Path,
     opts: &ReadOptions,
@@ -234,11 +370,92 @@ fn read_one(
     report: &mut ReadReport,
 ) -> Result<(), Error> {
     let mut reader = open(path)?;
+    let head = reader.fill_buf().map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        line: 1,
+        source,
+    })?;
+    let whole = Format::sniff(path, head);
+    let mut sink = Sink {
+        path,
+        opts,
+        latest,
+        report,
+    };
+    match whole {
+        Some(fmt) => read_whole(reader, fmt, &mut sink),
+        None => read_lines(reader, &mut sink),
+    }
+}
+
+/// Reads a reference library: the whole file, then its entries in order.
+fn read_whole(mut reader: Box<dyn BufRead>, fmt: Format, sink: &mut Sink) -> Result<(), Error> {
+    let mut bytes = Vec::new();
+    if let Err(source) = reader.read_to_end(&mut bytes) {
+        // As for JSON Lines: a damaged file stops a strict build; otherwise what was read
+        // is imported and the loss reported.
+        let line = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+        if sink.opts.strict {
+            return Err(Error::Read {
+                path: sink.path.to_path_buf(),
+                line,
+                source,
+            });
+        }
+        sink.problem(
+            line,
+            format!("cannot read on ({source}); the rest of this file is skipped"),
+            true,
+        )?;
+    }
+    sink.report.formats.push((sink.path.to_path_buf(), fmt));
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let bad = std::str::from_utf8(&bytes)
+                .map_err(|e| e.valid_up_to())
+                .err();
+            let line = bad.map_or(1, |at| {
+                bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1
+            });
+            sink.problem(
+                line,
+                "invalid UTF-8 (the bad bytes were replaced by U+FFFD)".into(),
+                false,
+            )?;
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    };
+    let entries = match fmt {
+        Format::Bibtex => bibtex::parse(&text),
+        Format::CslJson => csl::parse(&text),
+        Format::Ris => ris::parse(&text),
+        Format::Paperscope | Format::ArxivSnapshot | Format::Beir => {
+            unreachable!("JSON Lines are read line by line. This is a bug.")
+        }
+    };
+    for entry in entries {
+        if sink.full() {
+            break;
+        }
+        sink.report.lines += 1;
+        match entry.record {
+            Ok(record) => sink.admit(entry.line, fmt, record)?,
+            Err(reason) => sink.problem(entry.line, reason, true)?,
+        }
+    }
+    Ok(())
+}
+
+/// Reads JSON Lines, one record a line, the format decided by the first record.
+fn read_lines(mut reader: Box<dyn BufRead>, sink: &mut Sink) -> Result<(), Error> {
+    let path = sink.path;
     let mut format: Option<Format> = None;
     let mut buf = Vec::new();
     let mut line_no = 0;
     loop {
-        if opts.limit.is_some_and(|l| latest.papers >= l) {
+        if sink.full() {
             break;
         }
         buf.clear();
@@ -247,7 +464,7 @@ fn read_one(
             // A damaged file (a truncated .gz, a read error): with --strict it stops the
             // build; otherwise the records read so far are kept and the rest of this file
             // is reported as lost.
-            Err(source) if opts.strict => {
+            Err(source) if sink.opts.strict => {
                 return Err(Error::Read {
                     path: path.to_path_buf(),
                     line: line_no + 1,
@@ -255,13 +472,11 @@ fn read_one(
                 })
             }
             Err(e) => {
-                report.problems.push(Problem {
-                    path: path.to_path_buf(),
-                    line: line_no + 1,
-                    reason: format!("cannot read on ({e}); the rest of this file is skipped"),
-                    skipped: true,
-                });
-                report.skipped += 1;
+                sink.problem(
+                    line_no + 1,
+                    format!("cannot read on ({e}); the rest of this file is skipped"),
+                    true,
+                )?;
                 break;
             }
         };
@@ -275,25 +490,10 @@ fn read_one(
         if text.is_empty() {
             continue;
         }
-        report.lines += 1;
-        let mut problem = |reason: String, skipped: bool| -> Result<(), Error> {
-            let p = Problem {
-                path: path.to_path_buf(),
-                line: line_no,
-                reason,
-                skipped,
-            };
-            if opts.strict {
-                return Err(Error::Strict(p));
-            }
-            if skipped {
-                report.skipped += 1;
-            }
-            report.problems.push(p);
-            Ok(())
-        };
+        sink.report.lines += 1;
         if !utf8 {
-            problem(
+            sink.problem(
+                line_no,
                 "invalid UTF-8 (the bad bytes were replaced by U+FFFD)".into(),
                 false,
             )?;
@@ -301,14 +501,15 @@ fn read_one(
         let obj = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(obj)) => obj,
             Ok(other) => {
-                problem(
+                sink.problem(
+                    line_no,
                     format!("expected a JSON object, got {}", kind(&other)),
                     true,
                 )?;
                 continue;
             }
             Err(e) => {
-                problem(format!("invalid JSON: {e}"), true)?;
+                sink.problem(line_no, format!("invalid JSON: {e}"), true)?;
                 continue;
             }
         };
@@ -320,76 +521,21 @@ fn read_one(
             });
             match id {
                 Some(id) => {
-                    latest.set(PaperId(id), None);
-                    report.deletions += 1;
+                    sink.latest.set(PaperId(id), None);
+                    sink.report.deletions += 1;
                 }
-                None => problem("a deletion record needs an \"id\"".into(), true)?,
+                None => sink.problem(line_no, "a deletion record needs an \"id\"".into(), true)?,
             }
             continue;
         }
         let fmt = *format.get_or_insert_with(|| {
             let f = Format::detect(&obj);
-            report.formats.push((path.to_path_buf(), f));
+            sink.report.formats.push((path.to_path_buf(), f));
             f
         });
-        let Record { mut paper, warning } = match fmt.parse(obj) {
-            Ok(r) => r,
-            Err(reason) => {
-                problem(reason, true)?;
-                continue;
-            }
-        };
-        normalize(&mut paper, fmt);
-        if paper.id.0.is_empty() {
-            problem("empty id".into(), true)?;
-            continue;
-        }
-        if paper.id.0.len() > MAX_ID_BYTES {
-            problem(
-                format!(
-                    "id of {} bytes, longer than {MAX_ID_BYTES}",
-                    paper.id.0.len()
-                ),
-                true,
-            )?;
-            continue;
-        }
-        for (field, text) in [
-            ("title", &mut paper.title),
-            ("abstract", &mut paper.abstract_),
-        ] {
-            if text.len() > MAX_FIELD_BYTES {
-                let was = text.len();
-                cut_at_char(text, MAX_FIELD_BYTES);
-                problem(
-                    format!(
-                        "paper {}: {field} of {was} bytes cut to {}",
-                        paper.id,
-                        text.len()
-                    ),
-                    false,
-                )?;
-            }
-        }
-        if paper.title.is_empty() && paper.abstract_.is_empty() {
-            problem(
-                format!("paper {}: no title and no abstract", paper.id),
-                true,
-            )?;
-            continue;
-        }
-        if let Some(w) = warning {
-            problem(w, false)?;
-        }
-        let id = paper.id.clone();
-        if latest.set(id.clone(), Some(paper)) {
-            problem(
-                format!(
-                    "duplicate id {id}: this record replaces the earlier one (last record wins)"
-                ),
-                false,
-            )?;
-            report.duplicates += 1;
+        match fmt.parse(obj) {
+            Ok(record) => sink.admit(line_no, fmt, record)?,
+            Err(reason) => sink.problem(line_no, reason, true)?,
         }
     }
     Ok(())
@@ -499,6 +645,110 @@ fn take_date(obj: &mut Map<String, Value>, key: &str) -> Result<Option<String>, 
     }
 }
 
+/// A `YYYY-MM-DD` day from a reference's date parts. A missing month or day is the first
+/// one (`2017` → `2017-01-01`, `2017-12` → `2017-12-01`): a paper's date is a day, and the
+/// first day keeps the paper inside a `--from 2017` / `--to 2017-12` filter of its period.
+/// `None` for a day that does not exist or a year outside 1000..=9999.
+fn day_from_parts(year: i32, month: Option<u32>, day: Option<u32>) -> Option<String> {
+    if !(1000..=9999).contains(&year) || (month.is_none() && day.is_some()) {
+        return None;
+    }
+    let text = match (month, day) {
+        (Some(m), Some(d)) => format!("{year:04}-{m:02}-{d:02}"),
+        (Some(m), None) => format!("{year:04}-{m:02}"),
+        _ => format!("{year:04}"),
+    };
+    let (y, m, d) = date::Period::parse(&text)?.first_day();
+    Some(format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// The id of an imported reference: its arXiv id (without version) when it has one,
+/// else its DOI (lower-cased, without a `https://doi.org/` or `doi:` prefix), else the
+/// library's own key (citation key, CSL `id`, RIS `ID`). Why this order: one paper gets
+/// one id whichever library it comes from, and arXiv ids link to arXiv and match the
+/// arXiv feeds' records, so a preprint imported twice is one paper.
+///
+/// The arXiv id is taken from, in order: an arXiv `eprint`, an arXiv DOI
+/// (`10.48550/arXiv.2206.07697`), an arxiv.org URL (`/abs/` or `/pdf/`), and an
+/// `arXiv:ID` token in one of `hints` (Zotero's `number`, Google Scholar's journal
+/// "arXiv preprint arXiv:1706.03762").
+fn reference_id(
+    arxiv_eprint: Option<&str>,
+    doi: Option<&str>,
+    url: Option<&str>,
+    hints: &[Option<&str>],
+    key: Option<&str>,
+) -> Option<String> {
+    let doi = doi.map(unprefixed_doi).filter(|d| !d.is_empty());
+    let from_doi = doi.and_then(|d| {
+        const ARXIV: &str = "10.48550/arxiv.";
+        d.get(..ARXIV.len())
+            .filter(|p| p.eq_ignore_ascii_case(ARXIV))
+            .and_then(|_| bare_arxiv(&d[ARXIV.len()..]))
+    });
+    let from_url = url.and_then(|u| {
+        let (_, rest) = u.split_once("arxiv.org/")?;
+        let rest = rest
+            .strip_prefix("abs/")
+            .or_else(|| rest.strip_prefix("pdf/"))?;
+        let rest = rest.trim_end_matches('/');
+        bare_arxiv(rest.strip_suffix(".pdf").unwrap_or(rest))
+    });
+    let from_hints = || {
+        hints.iter().flatten().find_map(|h| {
+            let at = h.to_ascii_lowercase().find("arxiv:")?;
+            let token = h[at + 6..].split_whitespace().next()?;
+            bare_arxiv(token.trim_end_matches([',', '.', ';', ')', ']']))
+        })
+    };
+    arxiv_eprint
+        .and_then(bare_arxiv)
+        .or(from_doi)
+        .or(from_url)
+        .or_else(from_hints)
+        .or_else(|| doi.map(str::to_lowercase))
+        .or_else(|| {
+            key.map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(String::from)
+        })
+}
+
+/// `s` as an arXiv id without `arXiv:` prefix and version, if it is one.
+fn bare_arxiv(s: &str) -> Option<String> {
+    let s = s.trim();
+    let s = match s.get(..6) {
+        Some(p) if p.eq_ignore_ascii_case("arxiv:") => &s[6..],
+        _ => s,
+    };
+    let id = paper::arxiv_id(s)?;
+    let bare = match id.rfind('v') {
+        Some(i) if i + 1 < id.len() && id[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &id[..i],
+        _ => id,
+    };
+    Some(bare.to_string())
+}
+
+/// A DOI without resolver prefix (`https://doi.org/`, `doi:`), trimmed, case kept.
+fn unprefixed_doi(doi: &str) -> &str {
+    let d = doi.trim();
+    [
+        "https://doi.org/",
+        "http://doi.org/",
+        "https://dx.doi.org/",
+        "http://dx.doi.org/",
+        "doi:",
+    ]
+    .iter()
+    .find_map(|p| {
+        d.get(..p.len())
+            .filter(|head| head.eq_ignore_ascii_case(p))
+            .map(|_| &d[p.len()..])
+    })
+    .unwrap_or(d)
+    .trim()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,5 +768,87 @@ mod tests {
             Format::detect(&obj(r#"{"id":"1","authors":["A"]}"#)),
             Format::Paperscope
         );
+    }
+
+    #[test]
+    fn whole_file_formats_by_extension_then_content() {
+        let sniff = |name: &str, head: &str| Format::sniff(Path::new(name), head.as_bytes());
+        assert_eq!(sniff("lib.bib", "% x"), Some(Format::Bibtex));
+        assert_eq!(sniff("lib.BIB.gz", ""), Some(Format::Bibtex));
+        assert_eq!(sniff("lib.ris", ""), Some(Format::Ris));
+        assert_eq!(sniff("lib.csljson", "{"), Some(Format::CslJson));
+        assert_eq!(sniff("zotero.json", "\u{feff}\n  ["), Some(Format::CslJson));
+        assert_eq!(sniff("feed.json", "{\"id\": 1}"), None);
+        assert_eq!(sniff("feed.jsonl", "["), None);
+        assert_eq!(sniff("export.txt", "\n@article{k,"), Some(Format::Bibtex));
+        assert_eq!(sniff("export", "TY  - JOUR"), Some(Format::Ris));
+        assert_eq!(sniff("papers", "{\"id\": 1}"), None);
+    }
+
+    #[test]
+    fn reference_ids_follow_arxiv_then_doi_then_key() {
+        let id = |e: Option<&str>, d: Option<&str>, u: Option<&str>, h: Option<&str>| {
+            reference_id(e, d, u, &[h], Some("key2020"))
+        };
+        assert_eq!(
+            id(Some("arXiv:1706.03762v5"), None, None, None).unwrap(),
+            "1706.03762"
+        );
+        assert_eq!(
+            id(Some("math.GT/0309136v1"), None, None, None).unwrap(),
+            "math.GT/0309136"
+        );
+        assert_eq!(
+            id(
+                None,
+                Some("https://doi.org/10.48550/arXiv.2205.06643"),
+                None,
+                None
+            )
+            .unwrap(),
+            "2205.06643"
+        );
+        assert_eq!(
+            id(
+                None,
+                None,
+                Some("https://arxiv.org/pdf/2306.13455v2.pdf"),
+                None
+            )
+            .unwrap(),
+            "2306.13455"
+        );
+        assert_eq!(
+            id(None, None, None, Some("arXiv preprint arXiv:1810.04805")).unwrap(),
+            "1810.04805"
+        );
+        assert_eq!(
+            id(None, Some("doi:10.1038/Nature14539"), None, None).unwrap(),
+            "10.1038/nature14539"
+        );
+        assert_eq!(
+            id(Some("not-an-id"), None, Some("https://example.org"), None).unwrap(),
+            "key2020"
+        );
+        assert_eq!(reference_id(None, Some("  "), None, &[], None), None);
+    }
+
+    #[test]
+    fn dates_from_parts_are_real_days() {
+        assert_eq!(
+            day_from_parts(2017, None, None).as_deref(),
+            Some("2017-01-01")
+        );
+        assert_eq!(
+            day_from_parts(2017, Some(12), None).as_deref(),
+            Some("2017-12-01")
+        );
+        assert_eq!(
+            day_from_parts(2024, Some(2), Some(29)).as_deref(),
+            Some("2024-02-29")
+        );
+        assert_eq!(day_from_parts(2023, Some(2), Some(29)), None);
+        assert_eq!(day_from_parts(2023, None, Some(3)), None);
+        assert_eq!(day_from_parts(99, None, None), None);
     }
 }
