@@ -48,6 +48,7 @@ pub mod keyword;
 pub mod paper;
 pub mod search;
 pub mod server;
+pub mod store;
 pub mod text;
 pub mod topics;
 pub mod vector;

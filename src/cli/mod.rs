@@ -4,6 +4,7 @@
 
 pub mod args;
 mod output;
+mod pg;
 mod topics;
 
 use crate::corpus::{self, ReadOptions};
@@ -13,6 +14,7 @@ use crate::index::{self, BuildOptions, HnswParams, Index};
 use crate::paper::PaperId;
 use crate::search::{Engine, Filter, Limits, Mode, SearchParams};
 use crate::server;
+use crate::store::postgres_urls;
 use anyhow::{Context, Result};
 use args::{Cli, Command, EvalCommand, ModelArg};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -73,6 +75,12 @@ fn load_model(arg: &ModelArg) -> Result<Embedder> {
 }
 
 fn index(a: args::IndexArgs) -> Result<()> {
+    if let Some(urls) = postgres_urls(&a.out) {
+        return pg::index(&urls, a);
+    }
+    if a.from_index.is_some() {
+        return Err(UsageError("--from-index needs a postgres:// --out".into()).into());
+    }
     let start = Instant::now();
     let embedder = load_model(&a.model)?;
     let opts = ReadOptions {
@@ -106,6 +114,9 @@ fn index(a: args::IndexArgs) -> Result<()> {
 /// `add`: the files' records as one commit (new ids added, changed records replaced,
 /// deletion records applied).
 fn add(a: args::AddArgs) -> Result<()> {
+    if let Some(urls) = postgres_urls(&a.index) {
+        return pg::add(&urls, a);
+    }
     let start = Instant::now();
     let embedder = load_model(&a.model)?;
     let opts = ReadOptions {
@@ -153,6 +164,9 @@ fn remove(a: args::RemoveArgs) -> Result<()> {
     }
     if ids.is_empty() {
         return Err(UsageError("no ids given: pass IDs or --ids-from FILE".into()).into());
+    }
+    if let Some(urls) = postgres_urls(&a.index) {
+        return pg::remove(&urls, ids, a.json);
     }
     let embedder = load_model(&a.model)?;
     let changes = index::Changes {
@@ -256,6 +270,9 @@ fn open_engine(index: &std::path::Path) -> Result<Engine> {
 }
 
 fn search(a: args::SearchArgs) -> Result<()> {
+    if let Some(urls) = postgres_urls(&a.index) {
+        return pg::search(&urls, a);
+    }
     let engine = open_engine(&a.index)?;
     let encoder = load_model(&a.model)?;
     let defaults = page_params(a.page);
@@ -272,6 +289,9 @@ fn search(a: args::SearchArgs) -> Result<()> {
 }
 
 fn similar(a: args::SimilarArgs) -> Result<()> {
+    if let Some(urls) = postgres_urls(&a.index) {
+        return pg::similar(&urls, a);
+    }
     let engine = open_engine(&a.index)?;
     let params = SearchParams {
         k: a.k,
@@ -505,6 +525,16 @@ fn recall(a: args::RecallArgs) -> Result<()> {
 }
 
 fn retrieval(a: args::RetrievalArgs) -> Result<()> {
+    if let Some(urls) = a.index.as_deref().and_then(postgres_urls) {
+        let defaults = SearchParams::default();
+        let params = SearchParams {
+            mode: a.mode,
+            fusion: a.fusion.unwrap_or(defaults.fusion),
+            title_boost: a.title_boost.unwrap_or(defaults.title_boost),
+            ..defaults
+        };
+        return pg::retrieval(&urls, a, params);
+    }
     let corpus_path = a
         .corpus
         .canonicalize()
@@ -550,6 +580,7 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
             ef_construction: HnswParams::default().ef_construction,
             ef_search: HnswParams::default().ef_search,
             files: vec![corpus_path.clone()],
+            from_index: None,
             json: false,
         })?;
     }
