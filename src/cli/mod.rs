@@ -381,6 +381,9 @@ fn input_text(line: String) -> String {
 }
 
 fn serve(a: args::ServeArgs) -> Result<()> {
+    if let Some(urls) = postgres_urls(&a.index) {
+        return pg::serve(&urls, a);
+    }
     let engine = std::sync::Arc::new(
         Engine::open(&a.index, Limits::default())
             .with_context(|| format!("opening index {}", a.index.display()))?,

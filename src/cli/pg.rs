@@ -24,9 +24,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn open(urls: &str, allow_partial: bool) -> Result<PgStore> {
+fn open(urls: &str, limits: Limits) -> Result<PgStore> {
     let set: ShardSet = urls.parse().map_err(|e| UsageError(format!("{e}")))?;
-    Ok(PgStore::new(set, Limits::command_line(), allow_partial))
+    Ok(PgStore::new(set, limits))
 }
 
 /// What a write to PostgreSQL did: one line on stderr, or one JSON object with `--json`.
@@ -120,7 +120,7 @@ fn finish(
 /// `index --out URL`: the files' papers, embedded, or an existing index's records and
 /// vectors (`--from-index`, the migration from a directory to PostgreSQL).
 pub fn index(urls: &str, a: args::IndexArgs) -> Result<()> {
-    let store = open(urls, false)?;
+    let store = open(urls, Limits::command_line())?;
     let rt = runtime()?;
     if let Some(dir) = &a.from_index {
         let start = Instant::now();
@@ -165,7 +165,7 @@ pub fn index(urls: &str, a: args::IndexArgs) -> Result<()> {
 
 /// `add --index URL`: new papers added, changed ones replaced, deletion records applied.
 pub fn add(urls: &str, a: args::AddArgs) -> Result<()> {
-    let store = open(urls, false)?;
+    let store = open(urls, Limits::command_line())?;
     let rt = runtime()?;
     let encoder = load_model(&a.model)?;
     let opts = ReadOptions {
@@ -186,7 +186,7 @@ pub fn add(urls: &str, a: args::AddArgs) -> Result<()> {
 
 /// `remove --index URL`: deletes papers by id.
 pub fn remove(urls: &str, ids: Vec<PaperId>, json: bool) -> Result<()> {
-    let store = open(urls, false)?;
+    let store = open(urls, Limits::command_line())?;
     let rt = runtime()?;
     let start = Instant::now();
     let report = rt.block_on(store.write(Vec::new(), &ids))?;
@@ -194,7 +194,7 @@ pub fn remove(urls: &str, ids: Vec<PaperId>, json: bool) -> Result<()> {
 }
 
 pub fn search(urls: &str, a: args::SearchArgs) -> Result<()> {
-    let store = open(urls, a.allow_partial)?;
+    let store = open(urls, Limits::command_line())?;
     let rt = runtime()?;
     let defaults = page_params(a.page);
     let params = SearchParams {
@@ -213,19 +213,19 @@ pub fn search(urls: &str, a: args::SearchArgs) -> Result<()> {
     } else {
         None
     };
-    let page = rt.block_on(store.search(&query, v.as_deref(), &params))?;
+    let page = rt.block_on(store.search(&query, v.as_deref(), &params, a.allow_partial))?;
     print_page(&page, a.json, a.format)
 }
 
 pub fn similar(urls: &str, a: args::SimilarArgs) -> Result<()> {
-    let store = open(urls, a.allow_partial)?;
+    let store = open(urls, Limits::command_line())?;
     let rt = runtime()?;
     let params = SearchParams {
         k: a.k,
         explain: a.explain,
         ..page_params(a.page)
     };
-    let page = rt.block_on(store.similar(&PaperId(a.paper_id), &params))?;
+    let page = rt.block_on(store.similar(&PaperId(a.paper_id), &params, a.allow_partial))?;
     print_page(&page, a.json, a.format)
 }
 
@@ -263,7 +263,7 @@ fn print_page(page: &Page, json: bool, format: Option<crate::export::Format>) ->
 /// `eval retrieval --index URL`: the same measurements over a store that already holds
 /// the corpus (build it with `index --out URL`, or `--from-index` an index of it).
 pub fn retrieval(urls: &str, a: args::RetrievalArgs, params: SearchParams) -> Result<()> {
-    let store = open(urls, false)?;
+    let store = open(urls, Limits::command_line())?;
     let rt = runtime()?;
     let queries = retrieval::read_queries(&a.queries)?;
     let qrels = retrieval::read_qrels(&a.qrels)?;
@@ -289,7 +289,7 @@ pub fn retrieval(urls: &str, a: args::RetrievalArgs, params: SearchParams) -> Re
     let start = Instant::now();
     let (mut ndcg, mut mrr, mut recall) = (0.0, 0.0, 0.0);
     for (q, v) in judged.iter().zip(&vectors) {
-        let page = match rt.block_on(store.search(&q.text, Some(v), &params)) {
+        let page = match rt.block_on(store.search(&q.text, Some(v), &params, false)) {
             Ok(p) => p,
             Err(crate::store::pg::Error::Search(crate::search::Error::Invalid(_))) => {
                 Page::default()
@@ -322,4 +322,62 @@ pub fn retrieval(urls: &str, a: args::RetrievalArgs, params: SearchParams) -> Re
         start.elapsed().as_secs_f64()
     )?;
     Ok(())
+}
+
+/// `serve --index URL`: the read API over the shards (README, "Scaling out"). Stateless:
+/// run as many as the load needs, each embedding its own queries.
+pub fn serve(urls: &str, a: args::ServeArgs) -> Result<()> {
+    use crate::embed::service::{ModelService, ServiceConfig};
+    use crate::server;
+    use std::sync::Arc;
+    let store = Arc::new(open(urls, Limits::default())?);
+    let encoder = Arc::new(load_model(&a.model)?);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let papers = runtime.block_on(async {
+        store.check_model(encoder.info()).await?;
+        store.count().await
+    })?;
+    if let Err(e) = encoder.warm_up() {
+        tracing::warn!("embedding warm-up failed: {e}");
+    }
+    let config = ServiceConfig {
+        capacity_tokens: a.queue_tokens,
+        ..Default::default()
+    };
+    let model = Arc::new(ModelService::start(encoder, config, |_| {}));
+    let state = server::pg::PgState {
+        store: store.clone(),
+        model: model.clone(),
+    };
+    runtime.block_on(async {
+        let served = async {
+            let listener = tokio::net::TcpListener::bind(a.addr)
+                .await
+                .with_context(|| format!("binding {}", a.addr))?;
+            let addr = listener.local_addr()?;
+            eprintln!(
+                "paperscope: serving {papers} papers from {} on http://{addr}",
+                store.shards()
+            );
+            let connections = server::Connections {
+                max: a.max_connections,
+                idle_timeout: std::time::Duration::from_millis(a.idle_timeout_ms),
+                shutdown_grace: std::time::Duration::from_millis(a.shutdown_grace_ms),
+            };
+            server::run(
+                listener,
+                server::pg::router(state),
+                connections,
+                server::shutdown_signal(),
+            )
+            .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        // The embedding thread ends before the process does (see `AppState::shutdown`).
+        let _ = tokio::task::spawn_blocking(move || model.shutdown()).await;
+        served?;
+        eprintln!("paperscope: stopped");
+        Ok(())
+    })
 }

@@ -27,6 +27,7 @@ mod error;
 mod follow;
 mod metrics;
 mod pages;
+pub mod pg;
 mod protocol;
 mod routes;
 mod types;

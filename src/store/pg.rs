@@ -20,8 +20,8 @@
 //!   for a local index.
 //!
 //! **Shards** are queried in parallel and their top lists merged. A shard that fails makes
-//! the whole query fail with [`Error::Shards`] naming it, unless the store was opened with
-//! `allow_partial`, and then each [`Page`] lists the shards it lacks.
+//! the whole query fail with [`Error::Shards`] naming it, unless the query allows a
+//! partial answer, and then its [`Page`] lists the shards it lacks.
 //!
 //! **Writes** are one transaction per shard (upsert by id; a record whose text hash is
 //! unchanged keeps its vector, so it is never re-embedded). Across shards a commit is not
@@ -294,7 +294,6 @@ pub struct PgStore {
     set: ShardSet,
     shards: Vec<ShardPools>,
     limits: Limits,
-    allow_partial: bool,
 }
 
 /// A paper to write with its text hash, and its vector once known.
@@ -309,7 +308,7 @@ pub struct Pending {
 
 impl PgStore {
     /// A store over `set`; nothing is connected until the first query.
-    pub fn new(set: ShardSet, limits: Limits, allow_partial: bool) -> PgStore {
+    pub fn new(set: ShardSet, limits: Limits) -> PgStore {
         let shards = set
             .shards
             .iter()
@@ -323,7 +322,6 @@ impl PgStore {
             set,
             shards,
             limits,
-            allow_partial,
         }
     }
 
@@ -350,7 +348,7 @@ impl PgStore {
     /// # Errors
     /// [`Error::NoStore`], [`Error::ModelMismatch`], failing shards.
     pub async fn check_model(&self, model: &ModelInfo) -> Result<(), Error> {
-        self.fan_out(|p: &ShardPools| async move {
+        self.fan_out(false, |p: &ShardPools| async move {
             let pool = p.reader();
             let g = pool.get().await?;
             check_stored_model(pool, client(&g), model).await
@@ -360,8 +358,13 @@ impl PgStore {
     }
 
     /// Runs `f` on every shard in parallel. Failing shards fail the whole call, unless
-    /// partial answers are allowed: then they are returned as missing.
-    async fn fan_out<'a, T, F, Fut>(&'a self, f: F) -> Result<(Vec<T>, Vec<ShardFailure>), Error>
+    /// `partial` answers are allowed (and some shard answered): then they are returned as
+    /// missing.
+    async fn fan_out<'a, T, F, Fut>(
+        &'a self,
+        partial: bool,
+        f: F,
+    ) -> Result<(Vec<T>, Vec<ShardFailure>), Error>
     where
         F: Fn(&'a ShardPools) -> Fut,
         Fut: std::future::Future<Output = Result<T, Error>>,
@@ -375,14 +378,15 @@ impl PgStore {
                 Err(e) => return Err(e),
             }
         }
-        if !failed.is_empty() && !(self.allow_partial && !ok.is_empty()) {
+        if !failed.is_empty() && !(partial && !ok.is_empty()) {
             return Err(Error::Shards(failed));
         }
         Ok((ok, failed))
     }
 
     /// Papers for `query` ([`SearchParams::mode`]); `v` is its embedding (all modes but
-    /// keyword). The same checks as [`search::Engine::search_embedded`].
+    /// keyword). The same checks as [`search::Engine::search_embedded`]; `partial`: answer
+    /// without the shards that fail, naming them in [`Page::missing`].
     ///
     /// # Errors
     /// [`search::Error::Invalid`] for a bad request, [`Error::Unsupported`] for
@@ -392,6 +396,7 @@ impl PgStore {
         query: &str,
         v: Option<&[f32]>,
         params: &SearchParams,
+        partial: bool,
     ) -> Result<Page, Error> {
         self.limits
             .check_text("q", query)
@@ -413,14 +418,14 @@ impl PgStore {
             Mode::Semantic => {
                 let v = vector()?;
                 let (lists, missing) = self
-                    .fan_out(|p| semantic_on(p, v, need, &params.filter, &[]))
+                    .fan_out(partial, |p| semantic_on(p, v, need, &params.filter, &[]))
                     .await?;
                 let (papers, list, total) = merge(lists, need);
                 (papers, ranked_as(&list, true), total, missing)
             }
             Mode::Keyword => {
                 let (lists, missing) = self
-                    .fan_out(|p| keyword_on(p, query, None, need, params))
+                    .fan_out(partial, |p| keyword_on(p, query, None, need, params))
                     .await?;
                 let (papers, list, total) = merge(lists, need);
                 (papers, ranked_as(&list, false), total, missing)
@@ -429,7 +434,7 @@ impl PgStore {
                 let v = vector()?;
                 let depth = need.max(search::HYBRID_CANDIDATES);
                 let (lists, missing) = self
-                    .fan_out(|p| async move {
+                    .fan_out(partial, |p| async move {
                         let (s, k) = tokio::try_join!(
                             semantic_on(p, v, depth, &params.filter, &[]),
                             keyword_on(p, query, Some(v), depth, params)
@@ -493,13 +498,19 @@ impl PgStore {
     ///
     /// # Errors
     /// [`search::Error::PaperNotFound`], bad parameters, failing shards.
-    pub async fn similar(&self, id: &PaperId, params: &SearchParams) -> Result<Page, Error> {
+    pub async fn similar(
+        &self,
+        id: &PaperId,
+        params: &SearchParams,
+        partial: bool,
+    ) -> Result<Page, Error> {
         params.validate(&self.limits).map_err(search::Error::from)?;
         if params.explain {
             return Err(Error::Unsupported("explain"));
         }
         let v = self.vector(id).await?;
-        self.rank(&v, params, std::slice::from_ref(id)).await
+        self.rank(&v, params, std::slice::from_ref(id), partial)
+            .await
     }
 
     /// The semantic ranking of every shard, merged: the page of papers nearest to `v`.
@@ -508,10 +519,13 @@ impl PgStore {
         v: &[f32],
         params: &SearchParams,
         exclude: &[PaperId],
+        partial: bool,
     ) -> Result<Page, Error> {
         let need = params.offset + params.k;
         let (lists, missing) = self
-            .fan_out(|p| semantic_on(p, v, need, &params.filter, exclude))
+            .fan_out(partial, |p| {
+                semantic_on(p, v, need, &params.filter, exclude)
+            })
             .await?;
         let (papers, list, total) = merge(lists, need);
         let hits = ranked_as(&list, true)
@@ -576,7 +590,7 @@ impl PgStore {
     /// Failing shards.
     pub async fn count(&self) -> Result<usize, Error> {
         let (counts, _) = self
-            .fan_out(|p| async move {
+            .fan_out(false, |p| async move {
                 let pool = p.reader();
                 let g = pool.get().await?;
                 let n: i64 = client(&g)
