@@ -18,8 +18,12 @@ are for the pair, as a user on one laptop would see them.
 
     paperscope index --out idx-20k --limit 20000 ../shared/data/arxiv_papers/papers.jsonl.gz
     python3 benches/load.py --index idx-20k
+
+`--serve URLS` serves PostgreSQL shards holding the same papers instead (queries and ids
+still come from --index; see benches/pg.sh); `--binary` runs a built binary as it is.
 """
 import argparse
+import glob
 import gzip
 import json
 import os
@@ -79,10 +83,16 @@ def main():
     ap.add_argument("--endpoints", default="search,similar",
                     help="comma-separated: search, similar, page (/?q=), paper (/papers/{id})")
     ap.add_argument("--conns", default="1,16,64", help="comma-separated connection counts")
+    ap.add_argument("--serve", help="what `serve --index` gets (default: --index), e.g. postgres:// shards")
+    ap.add_argument("--binary", help="a built paperscope binary (default: cargo build --release)")
     args = ap.parse_args()
 
-    ids = [json.loads(line)["id"] for _, line in zip(range(1000), open(os.path.join(args.index, "papers.jsonl")))]
-    indexed = {json.loads(line)["id"] for line in open(os.path.join(args.index, "papers.jsonl"))}
+    # Format 2 keeps records per segment (seg-*/papers.jsonl); format 1 at the top.
+    records = sorted(glob.glob(os.path.join(args.index, "seg-*", "papers.jsonl"))) or [
+        os.path.join(args.index, "papers.jsonl")]
+    lines = [line for r in records for line in open(r)]
+    ids = [json.loads(line)["id"] for line in lines[:1000]]
+    indexed = {json.loads(line)["id"] for line in lines}
     queries = []
     with gzip.open(args.papers, "rt") as f:
         for line in f:
@@ -107,9 +117,14 @@ def main():
         with open(scripts[name], "w") as f:
             f.write(lua(paths))
 
-    subprocess.run(["cargo", "build", "--release", "-q", "--bin", "paperscope"], cwd=ROOT, check=True)
-    server = subprocess.Popen([os.path.join(ROOT, "target", "release", "paperscope"), "serve", "--index", args.index,
-                               "--addr", args.addr, "--no-warm-topics"], stderr=subprocess.DEVNULL)
+    binary = args.binary
+    if not binary:
+        subprocess.run(["cargo", "build", "--release", "-q", "--bin", "paperscope"], cwd=ROOT, check=True)
+        binary = os.path.join(ROOT, "target", "release", "paperscope")
+    serve = [binary, "serve", "--index", args.serve or args.index, "--addr", args.addr]
+    if not args.serve:
+        serve.append("--no-warm-topics")
+    server = subprocess.Popen(serve, stderr=subprocess.DEVNULL)
     base = f"http://{args.addr}"
     try:
         for _ in range(600):

@@ -56,6 +56,7 @@ pub mod paper;
 pub mod persist;
 pub mod search;
 pub mod server;
+pub mod store;
 pub mod text;
 pub mod topics;
 pub mod vector;

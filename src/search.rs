@@ -397,10 +397,58 @@ pub struct Recommend {
     pub text: Option<Vector>,
 }
 
+impl Recommend {
+    /// The request's own checks, the same for every store: at most
+    /// [`Limits::max_recommend_ids`] ids, and something to recommend from.
+    ///
+    /// # Errors
+    /// [`Invalid::TooManyIds`], [`Invalid::NothingToRecommend`].
+    pub fn validate(&self, limits: &Limits) -> Result<(), Invalid> {
+        let ids = self.positive.len() + self.negative.len();
+        if ids > limits.max_recommend_ids {
+            return Err(Invalid::TooManyIds {
+                ids,
+                max: limits.max_recommend_ids,
+            });
+        }
+        if self.positive.is_empty() && self.text.is_none() {
+            return Err(Invalid::NothingToRecommend);
+        }
+        Ok(())
+    }
+}
+
 const POSITIVE_WEIGHT: f32 = 1.0;
 /// Smaller than the positive weight, as in Rocchio's classic setting: negatives push away
 /// from what the user dislikes without overturning what they asked for.
 const NEGATIVE_WEIGHT: f32 = 0.5;
+
+/// The query vector of a [`Recommend`]: `text + POSITIVE_WEIGHT·mean(positives) −
+/// NEGATIVE_WEIGHT·mean(negatives)`, normalised; one function for every store.
+///
+/// # Errors
+/// [`Invalid::Cancelling`] when the terms cancel out (nothing left to search by).
+pub fn rocchio(
+    dim: usize,
+    text: Option<&[f32]>,
+    positives: &[&[f32]],
+    negatives: &[&[f32]],
+) -> Result<Vec<f32>, Invalid> {
+    let mut q = vec![0f32; dim];
+    if let Some(t) = text {
+        q.iter_mut().zip(t).for_each(|(a, b)| *a += b);
+    }
+    for (set, weight) in [(positives, POSITIVE_WEIGHT), (negatives, -NEGATIVE_WEIGHT)] {
+        let w = weight / set.len().max(1) as f32;
+        for v in set {
+            q.iter_mut().zip(*v).for_each(|(a, b)| *a += w * b);
+        }
+    }
+    if vector::normalize(&mut q) < 1e-6 {
+        return Err(Invalid::Cancelling);
+    }
+    Ok(q)
+}
 
 /// An index and the rules of querying it. The model is not part of it: entry points that
 /// embed take an [`Encoder`] (the command line's loaded model, or the server's model
@@ -637,17 +685,7 @@ impl Engine {
     /// is nothing to recommend from (no positives and no text).
     pub fn recommend(&self, rec: &Recommend, params: &SearchParams) -> Result<Results<'_>, Error> {
         params.validate(&self.limits)?;
-        let ids = rec.positive.len() + rec.negative.len();
-        if ids > self.limits.max_recommend_ids {
-            return Err(Invalid::TooManyIds {
-                ids,
-                max: self.limits.max_recommend_ids,
-            }
-            .into());
-        }
-        if rec.positive.is_empty() && rec.text.is_none() {
-            return Err(Invalid::NothingToRecommend.into());
-        }
+        rec.validate(&self.limits)?;
         let unknown: Vec<PaperId> = rec
             .positive
             .iter()
@@ -662,23 +700,18 @@ impl Engine {
             ids.iter().filter_map(|id| self.index.doc_id(id)).collect()
         };
         let (pos, neg) = (docs(&rec.positive), docs(&rec.negative));
-        let dim = self.index.manifest().dim;
-        let mut q = vec![0f32; dim];
         if let Some(t) = &rec.text {
             self.check_dim(t)?;
-            q.iter_mut().zip(t).for_each(|(a, b)| *a += b);
         }
-        for (set, weight) in [(&pos, POSITIVE_WEIGHT), (&neg, -NEGATIVE_WEIGHT)] {
-            let w = weight / set.len().max(1) as f32;
-            for &d in set {
-                q.iter_mut()
-                    .zip(self.index.vector(d))
-                    .for_each(|(a, b)| *a += w * b);
-            }
-        }
-        if vector::normalize(&mut q) < 1e-6 {
-            return Err(Invalid::Cancelling.into());
-        }
+        let vectors = |docs: &[DocId]| -> Vec<&[f32]> {
+            docs.iter().map(|&d| self.index.vector(d)).collect()
+        };
+        let q = rocchio(
+            self.index.manifest().dim,
+            rec.text.as_deref(),
+            &vectors(&pos),
+            &vectors(&neg),
+        )?;
         let exclude: Vec<DocId> = pos.into_iter().chain(neg).collect();
         Ok(self.rank(&q, params, &exclude))
     }

@@ -159,16 +159,20 @@ pub struct IndexArgs {
     /// "tokens","seconds","papers_per_second","tokens_per_second","out"}.
     #[arg(long)]
     pub json: bool,
+    /// With a `postgres://` --out: copy this index directory's records and vectors into
+    /// the store instead of reading files (no embedding; README, "Scaling out").
+    #[arg(long, value_name = "DIR", conflicts_with = "files")]
+    pub from_index: Option<PathBuf>,
     /// Paper files: JSON Lines (paperscope, arXiv snapshot or BEIR corpus), plain or .gz,
     /// or reference libraries: BibTeX (.bib), CSL-JSON (.json array, .csljson), RIS (.ris).
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "from_index", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// Index directory.
-    #[arg(long, value_name = "DIR")]
+    /// Index directory, or `postgres://` shards (README, "Scaling out").
+    #[arg(long, value_name = "DIR|URLS")]
     pub index: PathBuf,
     #[command(flatten)]
     pub model: ModelArg,
@@ -189,8 +193,8 @@ pub struct AddArgs {
 
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
-    /// Index directory.
-    #[arg(long, value_name = "DIR")]
+    /// Index directory, or `postgres://` shards (README, "Scaling out").
+    #[arg(long, value_name = "DIR|URLS")]
     pub index: PathBuf,
     #[command(flatten)]
     pub model: ModelArg,
@@ -236,8 +240,8 @@ pub struct PageArgs {
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// Index directory.
-    #[arg(long, value_name = "DIR")]
+    /// Index directory, or `postgres://` shards (README, "Scaling out").
+    #[arg(long, value_name = "DIR|URLS")]
     pub index: PathBuf,
     #[command(flatten)]
     pub model: ModelArg,
@@ -265,6 +269,10 @@ pub struct SearchArgs {
     /// library's (README, "Hybrid search").
     #[arg(long, value_name = "SPEC")]
     pub fusion: Option<Fusion>,
+    /// With `postgres://` shards: answer from the shards that respond when some do not,
+    /// naming the missing ones on stderr (default: fail, naming them).
+    #[arg(long)]
+    pub allow_partial: bool,
     #[command(flatten)]
     pub page: PageArgs,
     /// The query text.
@@ -274,8 +282,8 @@ pub struct SearchArgs {
 
 #[derive(Debug, Args)]
 pub struct SimilarArgs {
-    /// Index directory.
-    #[arg(long, value_name = "DIR")]
+    /// Index directory, or `postgres://` shards (README, "Scaling out").
+    #[arg(long, value_name = "DIR|URLS")]
     pub index: PathBuf,
     /// Number of results.
     #[arg(short, default_value_t = crate::search::SearchParams::default().k)]
@@ -289,6 +297,10 @@ pub struct SimilarArgs {
     /// Add to each result the terms the two papers share, most distinctive first.
     #[arg(long)]
     pub explain: bool,
+    /// With `postgres://` shards: answer from the shards that respond when some do not,
+    /// naming the missing ones on stderr (default: fail, naming them).
+    #[arg(long)]
+    pub allow_partial: bool,
     #[command(flatten)]
     pub page: PageArgs,
     /// The paper's id, as in the index (e.g. 2503.13531 or seed-007).
@@ -297,8 +309,8 @@ pub struct SimilarArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Index directory.
-    #[arg(long, value_name = "DIR")]
+    /// Index directory, or `postgres://` shards (README, "Scaling out").
+    #[arg(long, value_name = "DIR|URLS")]
     pub index: PathBuf,
     #[command(flatten)]
     pub model: ModelArg,
@@ -431,8 +443,8 @@ pub struct RecallArgs {
 
 #[derive(Debug, Args)]
 pub struct TopicsArgs {
-    /// Index directory.
-    #[arg(long, value_name = "DIR")]
+    /// Index directory, or `postgres://` shards (README, "Scaling out").
+    #[arg(long, value_name = "DIR|URLS")]
     pub index: PathBuf,
     #[command(flatten)]
     pub model: ModelArg,

@@ -6,6 +6,7 @@ pub mod args;
 mod feed;
 mod harvest;
 mod output;
+mod pg;
 mod topics;
 
 use crate::corpus::{self, ReadOptions};
@@ -15,6 +16,7 @@ use crate::index::{self, BuildOptions, HnswParams, Index};
 use crate::paper::PaperId;
 use crate::search::{Engine, Filter, Limits, Mode, SearchParams};
 use crate::server;
+use crate::store::postgres_urls;
 use anyhow::{Context, Result};
 use args::{Cli, Command, EvalCommand, ModelArg};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -48,6 +50,7 @@ pub fn is_usage_error(e: &anyhow::Error) -> bool {
 /// # Errors
 /// Whatever the command failed with, with context for the user.
 pub fn run(cli: Cli) -> Result<()> {
+    directory_only(&cli.command)?;
     match cli.command {
         Command::Index(a) => index(a),
         Command::Add(a) => add(a),
@@ -67,6 +70,25 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Refuses `postgres://` URLs given to a command that works on an index directory only,
+/// before anything could print the URL (and its password) as a path.
+fn directory_only(command: &Command) -> Result<()> {
+    let (name, index) = match command {
+        Command::Compact(a) => ("compact", &a.index),
+        Command::Check(a) => ("check", &a.index),
+        Command::Eval(EvalCommand::Recall(a)) => ("eval recall", &a.index),
+        Command::Sync(a) => ("sync", &a.index),
+        _ => return Ok(()),
+    };
+    match postgres_urls(index) {
+        Some(_) => Err(UsageError(format!(
+            "`{name}` works on an index directory, not on PostgreSQL shards (README, \"Scaling out\", says what runs where)"
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
 fn model_dir(arg: &ModelArg) -> PathBuf {
     arg.model.clone().unwrap_or_else(default_model_dir)
 }
@@ -77,6 +99,12 @@ fn load_model(arg: &ModelArg) -> Result<Embedder> {
 }
 
 fn index(a: args::IndexArgs) -> Result<()> {
+    if let Some(urls) = postgres_urls(&a.out) {
+        return pg::index(&urls, a);
+    }
+    if a.from_index.is_some() {
+        return Err(UsageError("--from-index needs a postgres:// --out".into()).into());
+    }
     let start = Instant::now();
     let embedder = load_model(&a.model)?;
     let opts = ReadOptions {
@@ -110,6 +138,9 @@ fn index(a: args::IndexArgs) -> Result<()> {
 /// `add`: the files' records as one commit (new ids added, changed records replaced,
 /// deletion records applied).
 fn add(a: args::AddArgs) -> Result<()> {
+    if let Some(urls) = postgres_urls(&a.index) {
+        return pg::add(&urls, a);
+    }
     let start = Instant::now();
     let embedder = load_model(&a.model)?;
     let opts = ReadOptions {
@@ -157,6 +188,9 @@ fn remove(a: args::RemoveArgs) -> Result<()> {
     }
     if ids.is_empty() {
         return Err(UsageError("no ids given: pass IDs or --ids-from FILE".into()).into());
+    }
+    if let Some(urls) = postgres_urls(&a.index) {
+        return pg::remove(&urls, ids, a.json);
     }
     let embedder = load_model(&a.model)?;
     let changes = index::Changes {
@@ -260,6 +294,9 @@ fn open_engine(index: &std::path::Path) -> Result<Engine> {
 }
 
 fn search(a: args::SearchArgs) -> Result<()> {
+    if let Some(urls) = postgres_urls(&a.index) {
+        return pg::search(&urls, a);
+    }
     let engine = open_engine(&a.index)?;
     let encoder = load_model(&a.model)?;
     let defaults = page_params(a.page);
@@ -276,6 +313,9 @@ fn search(a: args::SearchArgs) -> Result<()> {
 }
 
 fn similar(a: args::SimilarArgs) -> Result<()> {
+    if let Some(urls) = postgres_urls(&a.index) {
+        return pg::similar(&urls, a);
+    }
     let engine = open_engine(&a.index)?;
     let params = SearchParams {
         k: a.k,
@@ -365,6 +405,9 @@ fn input_text(line: String) -> String {
 }
 
 fn serve(a: args::ServeArgs) -> Result<()> {
+    if let Some(urls) = postgres_urls(&a.index) {
+        return pg::serve(&urls, a);
+    }
     let engine = std::sync::Arc::new(
         Engine::open(&a.index, Limits::default())
             .with_context(|| format!("opening index {}", a.index.display()))?,
@@ -517,6 +560,16 @@ fn recall(a: args::RecallArgs) -> Result<()> {
 }
 
 fn retrieval(a: args::RetrievalArgs) -> Result<()> {
+    if let Some(urls) = a.index.as_deref().and_then(postgres_urls) {
+        let defaults = SearchParams::default();
+        let params = SearchParams {
+            mode: a.mode,
+            fusion: a.fusion.unwrap_or(defaults.fusion),
+            title_boost: a.title_boost.unwrap_or(defaults.title_boost),
+            ..defaults
+        };
+        return pg::retrieval(&urls, a, params);
+    }
     let corpus_path = a
         .corpus
         .canonicalize()
@@ -562,6 +615,7 @@ fn retrieval(a: args::RetrievalArgs) -> Result<()> {
             ef_construction: HnswParams::default().ef_construction,
             ef_search: HnswParams::default().ef_search,
             files: vec![corpus_path.clone()],
+            from_index: None,
             json: false,
         })?;
     }

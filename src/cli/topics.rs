@@ -8,7 +8,8 @@ use crate::cancel::Cancel;
 use crate::embed::Encoder;
 use crate::eval::clustering::{self, TextField};
 use crate::filter::Filter;
-use crate::topics::{self, History, Limits, Status, TopicParams, TopicsReport};
+use crate::store::postgres_urls;
+use crate::topics::{self, Collection, History, Limits, Status, TopicParams, TopicsReport};
 use anyhow::{Context, Result};
 use ndarray::Array2;
 use std::io::Write;
@@ -16,22 +17,12 @@ use std::time::Instant;
 
 pub(super) fn topics(a: TopicsArgs) -> Result<()> {
     let start = Instant::now();
+    if let Some(urls) = postgres_urls(&a.index) {
+        return super::pg::topics(&urls, a);
+    }
     let engine = open_engine(&a.index)?;
     let encoder = load_model(&a.model)?;
-    let params = TopicParams {
-        query: a.query.clone(),
-        k: a.k,
-        seed: a.seed,
-        sort: a.sort,
-        // The CLI is the batch front end: no selection cap.
-        limits: Limits::batch(),
-        window: Filter {
-            category: a.category.clone(),
-            from: a.from.clone(),
-            to: a.to.clone(),
-        },
-        prefer_k: None,
-    };
+    let params = params(&a);
     let history = (!a.no_history).then(|| History::for_index(&a.index, &params));
     let previous = history.as_ref().map(History::load).transpose()?.flatten();
     let params = TopicParams {
@@ -46,6 +37,35 @@ pub(super) fn topics(a: TopicsArgs) -> Result<()> {
             tracing::warn!("{e}; topic ids will not be continued next time");
         }
     }
+    write_report(&a, &report, engine.index())?;
+    tracing::info!("topics: {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The run's parameters from the command line (no previous k yet).
+pub(super) fn params(a: &TopicsArgs) -> TopicParams {
+    TopicParams {
+        query: a.query.clone(),
+        k: a.k,
+        seed: a.seed,
+        sort: a.sort,
+        // The CLI is the batch front end: no selection cap.
+        limits: Limits::batch(),
+        window: Filter {
+            category: a.category.clone(),
+            from: a.from.clone(),
+            to: a.to.clone(),
+        },
+        prefer_k: None,
+    }
+}
+
+/// Writes `report` as asked: `--assignments` CSV, `--html` page, JSON or text on stdout.
+pub(super) fn write_report(
+    a: &TopicsArgs,
+    report: &TopicsReport,
+    collection: &dyn Collection,
+) -> Result<()> {
     if let Some(path) = &a.assignments {
         let mut csv = String::from("paper_id,topic_id\n");
         let mut rows: Vec<(&str, usize)> = report
@@ -61,17 +81,16 @@ pub(super) fn topics(a: TopicsArgs) -> Result<()> {
         std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &a.html {
-        let page = topics::html::render(&report, engine.index())?;
+        let page = topics::html::render(report, collection)?;
         std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();
     if a.json {
-        serde_json::to_writer(&mut out, &report)?;
+        serde_json::to_writer(&mut out, report)?;
         writeln!(out)?;
     } else {
-        text(&mut out, &report, &engine)?;
+        text(&mut out, report, collection)?;
     }
-    tracing::info!("topics: {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -84,7 +103,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn text(out: &mut impl Write, r: &TopicsReport, engine: &crate::search::Engine) -> Result<()> {
+fn text(out: &mut impl Write, r: &TopicsReport, collection: &dyn Collection) -> Result<()> {
     let s = &r.selection;
     match &s.query {
         Some(q) => writeln!(
@@ -164,7 +183,9 @@ fn text(out: &mut impl Write, r: &TopicsReport, engine: &crate::search::Engine) 
             .collect();
         writeln!(out, "     terms: {}", terms.join(" · "))?;
         for id in &t.representative {
-            let title = engine.paper(id).map(|p| p.title.as_str()).unwrap_or("");
+            let title = collection
+                .doc_id(id)
+                .map_or("", |d| collection.paper(d).title.as_str());
             let title: String = title.chars().take(100).collect();
             writeln!(out, "     - {id}  {title}")?;
         }

@@ -160,6 +160,29 @@ impl From<embed::Error> for ApiError {
     }
 }
 
+/// A PostgreSQL store's answers: a shard that does not answer is 503
+/// `shard_unavailable`, its message naming the shard (`host:port/db`, never credentials).
+impl From<crate::store::pg::Error> for ApiError {
+    fn from(e: crate::store::pg::Error) -> Self {
+        use crate::store::pg::Error;
+        match e {
+            Error::Search(e) => e.into(),
+            e if e.is_shard_failure() => ApiError::Unavailable {
+                code: "shard_unavailable",
+                message: e.to_string(),
+            },
+            e @ Error::Unsupported(_) => ApiError::bad_request("unsupported", e.to_string()),
+            e @ (Error::NoStore { .. }
+            | Error::ModelMismatch { .. }
+            | Error::NewerSchema { .. }) => ApiError::Unavailable {
+                code: "store_unusable",
+                message: e.to_string(),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<search::Invalid> for ApiError {
     fn from(i: search::Invalid) -> Self {
         ApiError::bad_request(i.code(), i.to_string())

@@ -28,6 +28,7 @@ mod feeds;
 mod follow;
 mod metrics;
 mod pages;
+pub mod pg;
 mod protocol;
 mod routes;
 mod types;

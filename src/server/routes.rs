@@ -38,7 +38,11 @@ pub struct TeiJson<T>(pub T);
 
 /// The page and filter of a request as [`SearchParams`] (empty filter values mean none);
 /// the engine validates them.
-fn page_params(k: Option<usize>, offset: Option<usize>, filter: FilterQuery) -> SearchParams {
+pub(super) fn page_params(
+    k: Option<usize>,
+    offset: Option<usize>,
+    filter: FilterQuery,
+) -> SearchParams {
     let d = SearchParams::default();
     SearchParams {
         k: k.unwrap_or(d.k),
@@ -319,7 +323,7 @@ pub async fn tei_embed(
 }
 
 impl TopicsQuery {
-    fn params(self, limits: &search::Limits) -> Result<topics::TopicParams, ApiError> {
+    pub(super) fn params(self, limits: &search::Limits) -> Result<topics::TopicParams, ApiError> {
         let query = self.q.filter(|q| !q.trim().is_empty());
         if let Some(q) = &query {
             limits.check_text("q", q)?;

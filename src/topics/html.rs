@@ -3,8 +3,8 @@
 //! labels, terms and representative titles. No scripts or styles are fetched: it opens
 //! offline. The map is [`super::layout::map`]'s, as on the web app's topics page.
 
+use super::Collection;
 use super::{Error, TopicsReport};
-use crate::index::Index;
 use std::fmt::Write;
 
 const W: f64 = 860.0;
@@ -15,7 +15,7 @@ const PAD: f64 = 16.0;
 ///
 /// # Errors
 /// As [`super::layout::map`].
-pub fn render(report: &TopicsReport, index: &Index) -> Result<String, Error> {
+pub fn render(report: &TopicsReport, index: &dyn Collection) -> Result<String, Error> {
     let total: usize = report.topics.iter().map(|t| t.size).sum();
     let map = super::layout::map(report, index)?;
     let points = &map.points;

@@ -29,8 +29,8 @@
 //! and t-SNE starts from a fixed layout (two seeded random projections, scaled small), so
 //! the same report and index give the same map up to floating-point summation order.
 
+use super::Collection;
 use super::{Error, TopicsReport};
-use crate::index::Index;
 use crate::paper::DocId;
 use linfa::prelude::*;
 use linfa_reduction::Pca;
@@ -80,7 +80,7 @@ pub struct TopicMap {
 ///
 /// # Errors
 /// [`Error::Projection`] if PCA fails on the vectors (it should not on finite input).
-pub fn map(report: &TopicsReport, index: &Index) -> Result<TopicMap, Error> {
+pub fn map(report: &TopicsReport, index: &dyn Collection) -> Result<TopicMap, Error> {
     let total: usize = report.topics.iter().map(|t| t.size).sum();
     let stride = total.div_ceil(MAX_POINTS).max(1);
     let mut docs = Vec::new();

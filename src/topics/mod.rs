@@ -32,6 +32,7 @@
 
 pub mod cache;
 pub mod cluster;
+pub mod collection;
 pub mod html;
 pub mod layout;
 pub mod lineage;
@@ -41,7 +42,6 @@ pub mod terms;
 use crate::cancel::Cancel;
 use crate::embed::Encoder;
 use crate::filter::Filter;
-use crate::index::Index;
 use crate::paper::{DocId, PaperId};
 use crate::search::{self, Engine};
 use crate::text::date;
@@ -51,6 +51,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 pub use cache::{Cache, Computed};
+pub use collection::{Collection, InMemory};
 pub use layout::{MapPoint, TopicMap};
 pub use lineage::{History, HistoryReport, Status};
 pub use select::{Mode, SelectionReport};
@@ -331,21 +332,42 @@ pub fn run(
     cancel: &Cancel,
 ) -> Result<TopicsReport, Error> {
     params.validate()?;
-    let index = engine.index();
-    let selection = match params.query.as_deref() {
-        None => select::all(index),
+    let query_vector = match params.query.as_deref() {
+        None => None,
         Some(q) => {
             engine.check_model(encoder.info())?;
-            let qv = encoder.embed_one(q).map_err(search::Error::from)?;
-            select::about(index, q.trim(), &qv)
+            Some(encoder.embed_one(q).map_err(search::Error::from)?)
         }
     };
-    let mut selection = selection;
+    run_on(engine.index(), params, query_vector.as_deref(), cancel)
+}
+
+/// [`run`] over any [`Collection`], given the query's embedding (`query_vector`, by the
+/// collection's model) when [`TopicParams::query`] is set.
+///
+/// # Errors
+/// As [`run`]; [`Error::InvalidQuery`] also when a query comes without its vector.
+pub fn run_on(
+    collection: &dyn Collection,
+    params: &TopicParams,
+    query_vector: Option<&[f32]>,
+    cancel: &Cancel,
+) -> Result<TopicsReport, Error> {
+    params.validate()?;
+    let mut selection = match (params.query.as_deref(), query_vector) {
+        (None, _) => select::all(collection),
+        (Some(q), Some(qv)) => select::about(collection, q.trim(), qv),
+        (Some(_), None) => {
+            return Err(Error::InvalidQuery(
+                "a topic query needs its embedding. This is a bug.".into(),
+            ))
+        }
+    };
     if !params.window.is_empty() {
         let before = selection.docs.len();
         selection
             .docs
-            .retain(|&d| params.window.matches(index.paper(d)));
+            .retain(|&d| params.window.matches(collection.paper(d)));
         selection.report.papers = selection.docs.len();
         selection.report.outside_window = Some(before - selection.docs.len());
     }
@@ -356,12 +378,12 @@ pub fn run(
         });
     }
     cancel.check()?;
-    describe(index, selection, params, cancel)
+    describe(collection, selection, params, cancel)
 }
 
 /// The selected papers' vectors, one row each.
-pub fn matrix(index: &Index, docs: &[DocId]) -> Array2<f32> {
-    let dim = index.manifest().dim;
+pub fn matrix(index: &dyn Collection, docs: &[DocId]) -> Array2<f32> {
+    let dim = index.dim();
     let mut m = Array2::zeros((docs.len(), dim));
     for (mut row, &d) in m.rows_mut().into_iter().zip(docs) {
         row.assign(&ndarray::ArrayView1::from(index.vector(d)));
@@ -370,7 +392,7 @@ pub fn matrix(index: &Index, docs: &[DocId]) -> Array2<f32> {
 }
 
 fn describe(
-    index: &Index,
+    index: &dyn Collection,
     selection: select::Selection,
     params: &TopicParams,
     cancel: &Cancel,
@@ -537,7 +559,11 @@ fn month_of(date: &str) -> Option<String> {
 /// The periods growth compares (see the module doc): the [`RECENT_DAYS`] up to `to` (a
 /// window's end, any [`date::Period`] form) or else the latest date among `docs`, and
 /// everything before. `None` without dated papers.
-fn growth_periods(index: &Index, docs: &[DocId], to: Option<&str>) -> Option<GrowthPeriods> {
+fn growth_periods(
+    index: &dyn Collection,
+    docs: &[DocId],
+    to: Option<&str>,
+) -> Option<GrowthPeriods> {
     let end = match to.and_then(date::Period::parse) {
         Some(p) => {
             let (y, m, d) = p.last_day();

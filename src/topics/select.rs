@@ -28,7 +28,7 @@
 //! The report says how many papers each part contributed. Papers are returned in
 //! `DocId` order so later steps are deterministic.
 
-use crate::index::Index;
+use super::Collection;
 use crate::paper::DocId;
 use crate::text::words;
 use crate::vector::dot;
@@ -146,7 +146,7 @@ pub fn family(word: &str) -> String {
 }
 
 /// Every paper.
-pub fn all(index: &Index) -> Selection {
+pub fn all(index: &dyn Collection) -> Selection {
     Selection {
         docs: index.docs().collect(),
         report: SelectionReport {
@@ -165,7 +165,7 @@ pub fn all(index: &Index) -> Selection {
 }
 
 /// Papers about `query`, given its embedding `qv` (see the module doc).
-pub fn about(index: &Index, query: &str, qv: &[f32]) -> Selection {
+pub fn about(index: &dyn Collection, query: &str, qv: &[f32]) -> Selection {
     let keyword = is_keyword(query);
     let threshold = if keyword {
         KEYWORD_THRESHOLD
