@@ -380,7 +380,7 @@ impl PgStore {
                 Err(e) => return Err(e),
             }
         }
-        if !failed.is_empty() && !(partial && !ok.is_empty()) {
+        if !failed.is_empty() && (!partial || ok.is_empty()) {
             return Err(Error::Shards(failed));
         }
         Ok((ok, failed))
@@ -1169,9 +1169,13 @@ async fn keyword_on(
     })
 }
 
+/// Every shard's lists merged: the papers with their cosine to the query, the ranking as
+/// positions among those papers with scores, and the summed total.
+type Merged = (Vec<(Paper, Score)>, Vec<(DocId, Score)>, usize);
+
 /// Every shard's list merged into the best `need`: the papers (with their cosine), the
 /// ranking by position in that vector, and the summed total.
-fn merge(lists: Vec<ShardList>, need: usize) -> (Vec<(Paper, Score)>, Vec<(DocId, Score)>, usize) {
+fn merge(lists: Vec<ShardList>, need: usize) -> Merged {
     let total = lists.iter().map(|l| l.total).sum();
     let mut all: Vec<(Paper, Score, Score)> = lists.into_iter().flat_map(|l| l.hits).collect();
     all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
