@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--conns", default="1,16,64", help="comma-separated connection counts")
     ap.add_argument("--serve", help="what `serve --index` gets (default: --index), e.g. postgres:// shards")
     ap.add_argument("--binary", help="a built paperscope binary (default: cargo build --release)")
+    ap.add_argument("--mode", help="search mode of /v1/search (default: the server's, hybrid)")
     args = ap.parse_args()
 
     # Format 2 keeps records per segment (seg-*/papers.jsonl); format 1 at the top.
@@ -105,8 +106,9 @@ def main():
     scripts = {}
     endpoints = args.endpoints.split(",")
     conn_counts = [int(c) for c in args.conns.split(",")]
+    mode = {"mode": args.mode} if args.mode else {}
     all_paths = {
-        "search": [f"/v1/search?{urllib.parse.urlencode({'q': q, 'k': 10})}" for q in queries],
+        "search": [f"/v1/search?{urllib.parse.urlencode({'q': q, 'k': 10, **mode})}" for q in queries],
         "similar": [f"/v1/papers/{urllib.parse.quote(i, safe='')}/similar?k=10" for i in ids],
         "page": [f"/?{urllib.parse.urlencode({'q': q})}" for q in queries],
         "paper": [f"/papers/{urllib.parse.quote(i, safe='')}" for i in ids],

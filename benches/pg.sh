@@ -24,8 +24,12 @@ papers=${1:-20000}
 data=../shared/data/arxiv_papers/papers.jsonl.gz
 out=target/bench/pg
 mkdir -p "$out"
-cargo build --release -q --bin paperscope
-bin=$PWD/target/release/paperscope
+# PAPERSCOPE_BIN: a built binary (e.g. the one `cargo test --release` left), else built here.
+bin=${PAPERSCOPE_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release -q --bin paperscope
+  bin=$PWD/target/release/paperscope
+fi
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 
 shard1=${PAPERSCOPE_PG_SHARDS%%,*}
@@ -72,6 +76,16 @@ rm -rf "$out/idx-small"
 /usr/bin/time -f "  into a local index: %e s, %M KiB max RSS" "$bin" index --out "$out/idx-small" --limit 2000 "$data" --json >/dev/null
 
 duration=${PAPERSCOPE_BENCH_SECONDS:-10}
+for name in local one two; do
+  for mode in semantic keyword; do
+    echo "== load: $name, /v1/search?mode=$mode"
+    serve=()
+    [ "$name" = one ] && serve=(--serve "$one")
+    [ "$name" = two ] && serve=(--serve "$two")
+    python3 benches/load.py --index "$local_idx" "${serve[@]}" --binary "$bin" --conns 1 \
+      --endpoints search --mode $mode --duration "$duration" | grep '^| /v1' | sed "s/^/  /"
+  done
+done
 for name in local one two; do
   echo "== load: $name"
   serve=()

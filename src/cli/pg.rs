@@ -346,10 +346,7 @@ pub fn serve(urls: &str, a: args::ServeArgs) -> Result<()> {
         ..Default::default()
     };
     let model = Arc::new(ModelService::start(encoder, config, |_| {}));
-    let state = server::pg::PgState {
-        store: store.clone(),
-        model: model.clone(),
-    };
+    let state = server::pg::PgState::new(store.clone(), model.clone());
     runtime.block_on(async {
         let served = async {
             let listener = tokio::net::TcpListener::bind(a.addr)

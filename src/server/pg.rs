@@ -15,6 +15,7 @@ use super::types::{
     FilterQuery, PageQuery, PaperRecord, RecommendRequest, ResultItem, SearchQuery, SearchResponse,
     TopicsQuery,
 };
+use super::work::Work;
 use crate::cancel::Cancel;
 use crate::embed::service::{ModelService, Priority};
 use crate::paper::PaperId;
@@ -33,6 +34,17 @@ use std::time::Instant;
 pub struct PgState {
     pub store: Arc<PgStore>,
     pub model: Arc<ModelService>,
+    work: Work,
+}
+
+impl PgState {
+    pub fn new(store: Arc<PgStore>, model: Arc<ModelService>) -> PgState {
+        PgState {
+            store,
+            model,
+            work: Work::new(),
+        }
+    }
 }
 
 /// `allow_partial`, on every route that fans out to the shards.
@@ -206,7 +218,8 @@ async fn recommend(
 /// Topics of the whole store or of a query's papers: every shard's papers and vectors
 /// streamed into this process, then the same run as over an index directory (no
 /// partial answers: a topic map without a shard's papers would mislead). Computed per
-/// request, on a blocking thread, and stopped when the client goes away.
+/// request in the one heavy-work slot (a second request meanwhile gets 503 +
+/// `Retry-After`, as over a directory), and stopped when the client goes away.
 async fn topics(
     State(s): State<PgState>,
     ApiQuery(q): ApiQuery<TopicsQuery>,
@@ -216,22 +229,31 @@ async fn topics(
     let cancel = Cancel::new();
     let _abandon = cancel.on_drop();
     let query_vector = match params.query.as_deref() {
-        Some(text) => {
-            s.store.limits().check_text("q", text)?;
-            s.model
-                .client()
-                .embed(vec![text.to_string()], Priority::Interactive, &cancel)
-                .await?
-                .pop()
-        }
+        Some(text) => s
+            .model
+            .client()
+            .embed(vec![text.to_string()], Priority::Interactive, &cancel)
+            .await?
+            .pop(),
         None => None,
     };
-    let collection = s.store.collection(s.model.client().info().dim).await?;
-    let report = tokio::task::spawn_blocking(move || {
-        topics::run_on(&collection, &params, query_vector.as_deref(), &cancel)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let dim = s.model.client().info().dim;
+    let store = s.store.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let report = s
+        .work
+        .heavy(move || {
+            // Streamed inside the slot, so that only one collection is in memory at once.
+            let collection = runtime.block_on(store.collection(dim))?;
+            cancel.check().map_err(topics::Error::from)?;
+            Ok::<_, ApiError>(topics::run_on(
+                &collection,
+                &params,
+                query_vector.as_deref(),
+                &cancel,
+            )?)
+        })
+        .await??;
     Ok(axum::Json(report))
 }
 
