@@ -97,7 +97,9 @@ fn local_index() -> &'static Path {
         std::fs::create_dir_all(&dir).unwrap();
         let slice = arxiv_slice(&dir, PAPERS);
         let idx = dir.join("idx");
-        ok(&["index", "--out", s(&idx), s(&seed_file()), s(&slice)]);
+        // --replace: a directory left by a run from another checkout holds the same
+        // papers under other file names; it is brought up to date, not refused.
+        ok(&["index", "--replace", "--out", s(&idx), s(&seed_file()), s(&slice)]);
         idx
     })
 }
