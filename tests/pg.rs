@@ -99,7 +99,14 @@ fn local_index() -> &'static Path {
         let idx = dir.join("idx");
         // --replace: a directory left by a run from another checkout holds the same
         // papers under other file names; it is brought up to date, not refused.
-        ok(&["index", "--replace", "--out", s(&idx), s(&seed_file()), s(&slice)]);
+        ok(&[
+            "index",
+            "--replace",
+            "--out",
+            s(&idx),
+            s(&seed_file()),
+            s(&slice),
+        ]);
         idx
     })
 }
