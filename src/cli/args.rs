@@ -222,7 +222,7 @@ pub struct CompactArgs {
 }
 
 /// Pagination and filters, as the HTTP API has them (checked by the library).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PageArgs {
     /// Results to skip, for the next page.
     #[arg(long, default_value_t = 0)]

@@ -299,15 +299,7 @@ fn search(a: args::SearchArgs) -> Result<()> {
     }
     let engine = open_engine(&a.index)?;
     let encoder = load_model(&a.model)?;
-    let defaults = page_params(a.page);
-    let params = SearchParams {
-        k: a.k,
-        mode: a.mode,
-        explain: a.explain,
-        fusion: a.fusion.unwrap_or(defaults.fusion),
-        sort: a.sort,
-        ..defaults
-    };
+    let params = search_params(&a);
     let results = engine.search(&a.query.join(" "), &params, &encoder)?;
     print_hits(&results.hits, a.json, a.format)
 }
@@ -327,6 +319,19 @@ fn similar(a: args::SimilarArgs) -> Result<()> {
 }
 
 /// The page and filter flags as [`SearchParams`] (the engine validates the dates).
+/// `search`'s flags as [`SearchParams`], for either store.
+fn search_params(a: &args::SearchArgs) -> SearchParams {
+    let defaults = page_params(a.page.clone());
+    SearchParams {
+        k: a.k,
+        mode: a.mode,
+        explain: a.explain,
+        fusion: a.fusion.unwrap_or(defaults.fusion),
+        sort: a.sort,
+        ..defaults
+    }
+}
+
 fn page_params(p: args::PageArgs) -> SearchParams {
     SearchParams {
         offset: p.offset,

@@ -3,7 +3,7 @@
 //! [`crate::store::pg::PgStore`]. The command line is synchronous; each command runs its
 //! store calls on a small Tokio runtime of its own.
 
-use super::{args, load_model, output, page_params, read_reporting, UsageError};
+use super::{args, load_model, output, page_params, read_reporting, search_params, UsageError};
 use crate::corpus::ReadOptions;
 use crate::embed::Encoder;
 use crate::eval::retrieval;
@@ -147,41 +147,44 @@ pub fn index(urls: &str, a: args::IndexArgs) -> Result<()> {
         }
         return finish(&store, &rt, report, start, docs.len(), 0, a.json);
     }
-    let encoder = load_model(&a.model)?;
     let opts = ReadOptions {
         strict: a.strict,
         limit: a.limit,
     };
-    let corpus = read_reporting(&a.files, &opts)?;
-    write(
-        &store,
-        &rt,
-        corpus.papers,
-        &corpus.deleted,
-        &encoder,
-        corpus.report.skipped,
-        a.json,
-    )
+    write_files(&store, &rt, &a.files, &opts, &a.model, a.json)
 }
 
 /// `add --index URL`: new papers added, changed ones replaced, deletion records applied.
 pub fn add(urls: &str, a: args::AddArgs) -> Result<()> {
     let store = open(urls, Limits::command_line())?;
     let rt = runtime()?;
-    let encoder = load_model(&a.model)?;
     let opts = ReadOptions {
         strict: a.strict,
         limit: None,
     };
-    let corpus = read_reporting(&a.files, &opts)?;
+    write_files(&store, &rt, &a.files, &opts, &a.model, a.json)
+}
+
+/// `index` and `add` from files: the records read (problems reported), new and changed
+/// ones embedded, deletion records applied.
+fn write_files(
+    store: &PgStore,
+    rt: &tokio::runtime::Runtime,
+    files: &[std::path::PathBuf],
+    opts: &ReadOptions,
+    model: &args::ModelArg,
+    json: bool,
+) -> Result<()> {
+    let encoder = load_model(model)?;
+    let corpus = read_reporting(files, opts)?;
     write(
-        &store,
-        &rt,
+        store,
+        rt,
         corpus.papers,
         &corpus.deleted,
         &encoder,
         corpus.report.skipped,
-        a.json,
+        json,
     )
 }
 
@@ -197,15 +200,7 @@ pub fn remove(urls: &str, ids: Vec<PaperId>, json: bool) -> Result<()> {
 pub fn search(urls: &str, a: args::SearchArgs) -> Result<()> {
     let store = open(urls, Limits::command_line())?;
     let rt = runtime()?;
-    let defaults = page_params(a.page);
-    let params = SearchParams {
-        k: a.k,
-        mode: a.mode,
-        explain: a.explain,
-        fusion: a.fusion.unwrap_or(defaults.fusion),
-        sort: a.sort,
-        ..defaults
-    };
+    let params = search_params(&a);
     let query = a.query.join(" ");
     let v = if params.needs_embedding() {
         let encoder = load_model(&a.model)?;

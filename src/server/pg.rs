@@ -10,7 +10,7 @@
 //! the shards that respond and lists the others in `missing_shards`.
 
 use super::error::ApiError;
-use super::routes::{page_params, ApiJson, ApiPath, ApiQuery};
+use super::routes::{page_params, search_params, ApiJson, ApiPath, ApiQuery};
 use super::types::{
     FilterQuery, PageQuery, PaperRecord, RecommendRequest, ResultItem, SearchQuery, SearchResponse,
     TopicsQuery,
@@ -19,7 +19,7 @@ use super::work::Work;
 use crate::cancel::Cancel;
 use crate::embed::service::{ModelService, Priority};
 use crate::paper::PaperId;
-use crate::search::{self, Hit, Mode, Recommend, SearchParams};
+use crate::search::{Hit, Recommend, SearchParams};
 use crate::store::pg::{Page, PgStore, ShardFailure};
 use crate::topics::{self, TopicsReport};
 use axum::extract::State;
@@ -109,23 +109,7 @@ async fn search(
     ApiQuery(p): ApiQuery<Partial>,
 ) -> Result<axum::Json<PgSearchResponse>, ApiError> {
     let start = Instant::now();
-    let text = q.q.unwrap_or_default();
-    let params = SearchParams {
-        mode: q
-            .mode
-            .as_deref()
-            .map(str::parse::<Mode>)
-            .transpose()?
-            .unwrap_or_default(),
-        sort: q
-            .sort
-            .as_deref()
-            .map(str::parse::<search::Sort>)
-            .transpose()?
-            .unwrap_or_default(),
-        explain: q.explain.unwrap_or(false),
-        ..page_params(q.k, q.offset, q.filter)
-    };
+    let (text, params) = search_params(q)?;
     s.store.limits().check_text("q", &text)?;
     params.validate(s.store.limits())?;
     let v = if params.needs_embedding() {

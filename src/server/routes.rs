@@ -81,16 +81,9 @@ fn page(results: Results<'_>, params: &SearchParams, start: Instant) -> SearchRe
     }
 }
 
-/// Search by meaning (`semantic`), by words (`keyword`, BM25) or both (`hybrid`, the
-/// default), optionally explaining each result.
-#[utoipa::path(get, path = "/v1/search", params(SearchQuery, FilterQuery),
-    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn search(
-    State(s): State<AppState>,
-    ApiQuery(q): ApiQuery<SearchQuery>,
-) -> Result<axum::Json<SearchResponse>, ApiError> {
-    let start = Instant::now();
-    let text = q.q.unwrap_or_default();
+/// The query text and parameters of a `/v1/search` request, for either store (the
+/// store validates them).
+pub(super) fn search_params(q: SearchQuery) -> Result<(String, SearchParams), ApiError> {
     let params = SearchParams {
         mode: q
             .mode
@@ -107,6 +100,19 @@ pub async fn search(
         explain: q.explain.unwrap_or(false),
         ..page_params(q.k, q.offset, q.filter)
     };
+    Ok((q.q.unwrap_or_default(), params))
+}
+
+/// Search by meaning (`semantic`), by words (`keyword`, BM25) or both (`hybrid`, the
+/// default), optionally explaining each result.
+#[utoipa::path(get, path = "/v1/search", params(SearchQuery, FilterQuery),
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn search(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<axum::Json<SearchResponse>, ApiError> {
+    let start = Instant::now();
+    let (text, params) = search_params(q)?;
     let engine = s.engine();
     let response = run_search(&s, engine, text, params, move |results, params| {
         page(results, params, start)
